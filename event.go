@@ -1,0 +1,156 @@
+package bizcircle
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Event types of the smart business circle notifications.
+const (
+	// EventPayment: a shopper paid in a mall shop; award points.
+	EventPayment = "MALL_TRANSACTION.SUCCESS"
+	// EventRefund: a payment whose points were synced was refunded; take
+	// points back.
+	EventRefund = "MALL_REFUND.SUCCESS"
+	// EventAuthorization: 商圈会员积分服务授权结果通知, a shopper authorized
+	// points (membership activation).
+	EventAuthorization = "MALL_AUTH.ACTIVATE_CARD"
+)
+
+// A Notification is a verified, decrypted notification envelope.
+// [VerifyAndDecrypt] puts it in the request's context; read it with
+// [NotificationFromContext]. Plaintext is the decrypted resource: treat it as
+// confidential and never log it.
+type Notification struct {
+	ID           string
+	CreateTime   time.Time // zero when absent or not RFC 3339
+	EventType    string
+	ResourceType string
+	Summary      string
+
+	// Resource metadata.
+	OriginalType   string
+	Algorithm      string
+	AssociatedData string
+
+	// Serial is the platform certificate serial or public key ID
+	// (PUB_KEY_ID_…) whose key verified the signature.
+	Serial string
+	// RequestID is the Request-ID header, for support tickets with WeChat Pay.
+	RequestID string
+
+	Plaintext []byte
+}
+
+type contextKey struct{}
+
+// NotificationFromContext returns the Notification that [VerifyAndDecrypt]
+// put in ctx, and whether there was one.
+func NotificationFromContext(ctx context.Context) (*Notification, bool) {
+	n, ok := ctx.Value(contextKey{}).(*Notification)
+	return n, ok && n != nil
+}
+
+// NewContext returns a copy of ctx carrying n, for code that verifies with
+// [Decoder.Decode] and then calls a handler built by [NewHandler].
+func NewContext(ctx context.Context, n *Notification) context.Context {
+	return context.WithValue(ctx, contextKey{}, n)
+}
+
+// PaymentEvent is the decrypted MALL_TRANSACTION.SUCCESS resource: a
+// shopper's payment in a mall shop. Amounts are in fen (0.01 CNY).
+type PaymentEvent struct {
+	MchID        string    `json:"mchid"`         // the shop's merchant ID
+	MerchantName string    `json:"merchant_name"` // the mall's name
+	ShopName     string    `json:"shop_name"`
+	ShopNumber   string    `json:"shop_number"`
+	AppID        string    `json:"appid"` // the mall's AppID the OpenID belongs to
+	OpenID       string    `json:"openid"`
+	TimeEnd      time.Time `json:"time_end"` // when the payment completed
+	Amount       int64     `json:"amount"`   // paid amount, fen
+	// TransactionID is WeChat Pay's order number, the event's identity.
+	TransactionID string `json:"transaction_id"`
+	// CommitTag is set only when the shopper submitted the purchase by hand
+	// in the points plug-in.
+	CommitTag string `json:"commit_tag,omitempty"`
+	// Code and AuthType are modelled by some SDKs (unconfirmed by WeChat Pay's
+	// pages); empty unless sent.
+	Code     string `json:"code,omitempty"`
+	AuthType string `json:"auth_type,omitempty"`
+}
+
+// RefundEvent is the decrypted MALL_REFUND.SUCCESS resource: a refund of a
+// payment whose points were synced. Amounts are in fen.
+type RefundEvent struct {
+	MchID         string    `json:"mchid"`
+	MerchantName  string    `json:"merchant_name"`
+	ShopName      string    `json:"shop_name"`
+	ShopNumber    string    `json:"shop_number"`
+	AppID         string    `json:"appid"`
+	OpenID        string    `json:"openid"`
+	RefundTime    time.Time `json:"refund_time"`
+	PayAmount     int64     `json:"pay_amount"`    // the original payment, fen
+	RefundAmount  int64     `json:"refund_amount"` // this refund, fen
+	TransactionID string    `json:"transaction_id"`
+	// RefundID is WeChat Pay's refund number, the event's identity.
+	RefundID string `json:"refund_id"`
+}
+
+// Authorization types of [AuthorizationEvent].
+const (
+	AuthRegistered              = "REGISTERED_MODE"
+	AuthRegisteredAndAuthorized = "REGISTERED_AND_AUTHORIZATION_MODE"
+)
+
+// AuthorizationEvent is the decrypted MALL_AUTH.ACTIVATE_CARD resource: a
+// shopper authorized the mall's points service.
+type AuthorizationEvent struct {
+	OpenID   string `json:"openid"`
+	Code     string `json:"code"` // membership card code
+	MchID    string `json:"mchid"`
+	AuthType string `json:"auth_type"` // AuthRegistered or AuthRegisteredAndAuthorized
+}
+
+// The parse functions decode the plaintext and return the event's dedupe key:
+// the event type plus its business ID, so a manual re-push with a new
+// notification ID is still one event.
+func parsePayment(n *Notification) (*PaymentEvent, string, error) {
+	e := new(PaymentEvent)
+	if err := unmarshalEvent(n.Plaintext, e); err != nil {
+		return nil, "", err
+	}
+	if e.TransactionID == "" {
+		return nil, "", fmt.Errorf("%w: no transaction_id", ErrPlaintext)
+	}
+	return e, EventPayment + ":" + e.TransactionID, nil
+}
+
+func parseRefund(n *Notification) (*RefundEvent, string, error) {
+	e := new(RefundEvent)
+	if err := unmarshalEvent(n.Plaintext, e); err != nil {
+		return nil, "", err
+	}
+	if e.RefundID == "" {
+		return nil, "", fmt.Errorf("%w: no refund_id", ErrPlaintext)
+	}
+	return e, EventRefund + ":" + e.RefundID, nil
+}
+
+func parseAuthorization(n *Notification) (*AuthorizationEvent, string, error) {
+	e := new(AuthorizationEvent)
+	if err := unmarshalEvent(n.Plaintext, e); err != nil {
+		return nil, "", err
+	}
+	return e, n.EventType + ":" + n.ID, nil
+}
+
+// unmarshalEvent wraps json's error without its text, which may quote the
+// plaintext.
+func unmarshalEvent(plaintext []byte, v any) error {
+	if err := json.Unmarshal(plaintext, v); err != nil {
+		return fmt.Errorf("%w: %T", ErrPlaintext, v)
+	}
+	return nil
+}

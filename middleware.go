@@ -1,0 +1,83 @@
+package bizcircle
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/wechatpay-apiv3/wechatpay-go/core/auth"
+)
+
+// VerifyAndDecrypt returns middleware that owns the request body: it reads
+// it (bounded by WithMaxBodyBytes), verifies the signature, decrypts the
+// resource, and calls next with the [Notification] in the request's context
+// (read it with [NotificationFromContext]). A request that fails is answered
+// with the status [StatusCode] gives and WeChat Pay's failure body, and next
+// is not called. The body is consumed: next reads the Notification instead.
+//
+// The errors are those of [NewDecoder].
+func VerifyAndDecrypt(apiV3Key string, verifier auth.Verifier, opts ...Option) (func(http.Handler) http.Handler, error) {
+	d, err := NewDecoder(apiV3Key, verifier, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return d.Handler, nil
+}
+
+// Handler is the middleware that [VerifyAndDecrypt] returns.
+func (d *Decoder) Handler(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		n, err := d.decodeRequest(w, r)
+		d.report(r.Context(), start, n, r.Header, err)
+		if err != nil {
+			writeAnswer(w, err)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(NewContext(r.Context(), n)))
+	})
+}
+
+func (d *Decoder) decodeRequest(w http.ResponseWriter, r *http.Request) (*Notification, error) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		return nil, ErrMethod
+	}
+	body, err := d.readBody(w, r)
+	if err != nil {
+		return nil, err
+	}
+	return d.decode(r.Context(), r.Header, body)
+}
+
+// readBody reads the whole body, at most maxBody bytes whatever
+// Content-Length claims, in one allocation when Content-Length is honest.
+func (d *Decoder) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	if r.ContentLength > d.maxBody {
+		return nil, fmt.Errorf("%w: %w", ErrBodyTooLarge, &http.MaxBytesError{Limit: d.maxBody})
+	}
+	rd := http.MaxBytesReader(w, r.Body, d.maxBody)
+	size := 512
+	if r.ContentLength > 0 {
+		size = int(r.ContentLength) + 1 // +1 so io.EOF needs no growth
+	}
+	buf := make([]byte, 0, size)
+	for {
+		n, err := rd.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
+				return nil, fmt.Errorf("%w: %w", ErrBodyTooLarge, err)
+			}
+			return nil, fmt.Errorf("%w: reading body: %w", ErrEnvelope, err)
+		}
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+	}
+}

@@ -1,0 +1,50 @@
+package bizcircle
+
+import "time"
+
+// An Outcome is what happened to one notification at one stage.
+type Outcome int
+
+// Outcomes reported to the observer set by [WithObserver]. A delivery is
+// reported twice: once by the decoder (Verified or Rejected), then, if
+// verified, once by the dispatcher (Processed, Duplicate, Ignored or Failed).
+const (
+	// OutcomeVerified: the signature verified and the resource decrypted.
+	OutcomeVerified Outcome = iota + 1
+	// OutcomeRejected: the request failed verification or decryption (from
+	// the decoder) or its plaintext is not the event (from the dispatcher).
+	OutcomeRejected
+	// OutcomeProcessed: the callback ran and succeeded.
+	OutcomeProcessed
+	// OutcomeDuplicate: the event was already processed; no callback ran.
+	OutcomeDuplicate
+	// OutcomeIgnored: no callback handles this event type; acknowledged.
+	OutcomeIgnored
+	// OutcomeFailed: the callback or the deduper failed, or another
+	// delivery holds the event; WeChat Pay will retry.
+	OutcomeFailed
+)
+
+var outcomeNames = [...]string{"", "verified", "rejected", "processed", "duplicate", "ignored", "failed"}
+
+// String returns the outcome's lower-case name, e.g. "duplicate".
+func (o Outcome) String() string {
+	if o > 0 && int(o) < len(outcomeNames) {
+		return outcomeNames[o]
+	}
+	return "unknown"
+}
+
+// An Observation reports one outcome to the observer set by [WithObserver].
+type Observation struct {
+	Outcome Outcome
+	// EventType and NotificationID are empty when the envelope was not read.
+	EventType      string
+	NotificationID string
+	RequestID      string
+	// Err is the reason for OutcomeRejected and OutcomeFailed, else nil.
+	Err error
+	// Duration is the time the stage took: verification and decryption for
+	// Verified and Rejected, the deduper and callback for the others.
+	Duration time.Duration
+}

@@ -1,0 +1,119 @@
+package bizcircle
+
+import (
+	"errors"
+	"log/slog"
+	"time"
+)
+
+// Defaults for the options below.
+const (
+	// DefaultTolerance is how far Wechatpay-Timestamp may be from the clock,
+	// either way: WeChat Pay's own rule.
+	DefaultTolerance = 5 * time.Minute
+	// DefaultMaxBodyBytes bounds the body read before verification. A real
+	// notification is about 1 KiB; 64 KiB leaves room and keeps a flood of
+	// large unsigned bodies cheap.
+	DefaultMaxBodyBytes = 64 << 10
+)
+
+// An Option configures [VerifyAndDecrypt], [NewHandler], [New] and the lower
+// level [NewDecoder] and [NewDispatcher]. Each constructor uses the options
+// that concern it and ignores the others, so one list can serve all.
+type Option func(*config)
+
+type config struct {
+	now       func() time.Time
+	tolerance time.Duration
+	maxBody   int64
+	deduper   Deduper
+	logger    *slog.Logger
+	observer  func(Observation)
+	err       error // the first invalid option, reported by the constructor
+}
+
+func newConfig(opts []Option) config {
+	c := config{
+		now:       time.Now,
+		tolerance: DefaultTolerance,
+		maxBody:   DefaultMaxBodyBytes,
+		logger:    slog.Default(),
+	}
+	for _, opt := range opts {
+		opt(&c)
+	}
+	return c
+}
+
+func (c *config) fail(msg string) {
+	if c.err == nil {
+		c.err = errors.New("bizcircle: " + msg)
+	}
+}
+
+// WithClock sets the clock that Wechatpay-Timestamp is checked against; nil
+// is an error from the constructor. Default: time.Now.
+func WithClock(now func() time.Time) Option {
+	return func(c *config) {
+		if now == nil {
+			c.fail("WithClock: nil clock")
+			return
+		}
+		c.now = now
+	}
+}
+
+// WithTolerance sets how far Wechatpay-Timestamp may be from the clock, in
+// either direction; a value not above zero is an error from the constructor.
+// Default: [DefaultTolerance] (5 minutes).
+func WithTolerance(d time.Duration) Option {
+	return func(c *config) {
+		if d <= 0 {
+			c.fail("WithTolerance: tolerance must be positive")
+			return
+		}
+		c.tolerance = d
+	}
+}
+
+// WithMaxBodyBytes bounds the request body; a longer one, whatever its
+// Content-Length says, is answered 413. A value not above zero is an error
+// from the constructor. Default: [DefaultMaxBodyBytes] (64 KiB).
+func WithMaxBodyBytes(n int64) Option {
+	return func(c *config) {
+		if n <= 0 {
+			c.fail("WithMaxBodyBytes: limit must be positive")
+			return
+		}
+		c.maxBody = n
+	}
+}
+
+// WithDeduper sets the [Deduper] that runs each event's callback once; nil
+// keeps the default. Default: a [MemoryDeduper] per handler, with its defaults.
+func WithDeduper(d Deduper) Option {
+	return func(c *config) {
+		if d != nil {
+			c.deduper = d
+		}
+	}
+}
+
+// WithLogger sets the logger for rejections, failures and duplicates. Log
+// records carry the notification ID, event type and Request-ID, never keys or
+// plaintext. nil keeps the default. Default: slog.Default().
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) {
+		if l != nil {
+			c.logger = l
+		}
+	}
+}
+
+// WithObserver sets a function called once per outcome (verified, rejected,
+// processed, duplicate, ignored, failed) with its duration, for metrics. It
+// runs on the request's goroutine and must be fast and safe for concurrent
+// use. Default: none.
+func WithObserver(fn func(Observation)) Option {
+	return func(c *config) { c.observer = fn }
+}
