@@ -1,0 +1,369 @@
+package bizcircle_test
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-bizcircle/bizcircle"
+	"github.com/go-bizcircle/bizcircle/bizcircletest"
+	"github.com/google/go-cmp/cmp"
+	"github.com/wechatpay-apiv3/wechatpay-go/core"
+	"github.com/wechatpay-apiv3/wechatpay-go/core/auth"
+	"github.com/wechatpay-apiv3/wechatpay-go/core/auth/verifiers"
+)
+
+func TestEventsReachTheirCallbacks(t *testing.T) {
+	pay := bizcircletest.SamplePayment()
+	pay.CommitTag = "oUpF8uMuAJ2pxb1Q9zNjWUHsd"
+	refund := bizcircletest.SampleRefund(pay)
+	auth := bizcircletest.SampleAuthorization()
+
+	cb := &recorder{}
+	h := newEndpoint(t, platform, cb)
+	for _, m := range []*bizcircletest.Message{platform.Payment(pay), platform.Refund(refund), platform.Authorization(auth)} {
+		if w := serve(h, m.Request("/notify")); w.Code != http.StatusNoContent || w.Body.Len() != 0 {
+			t.Fatalf("%s: status %d body %q, want 204 and no body", m.EventType, w.Code, w.Body)
+		}
+	}
+	if diff := cmp.Diff([]bizcircle.PaymentEvent{pay}, cb.payments); diff != "" {
+		t.Errorf("payments (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]bizcircle.RefundEvent{refund}, cb.refunds); diff != "" {
+		t.Errorf("refunds (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]bizcircle.AuthorizationEvent{auth}, cb.auths); diff != "" {
+		t.Errorf("authorizations (-want +got):\n%s", diff)
+	}
+}
+
+func TestPlaintextAsWeChatSendsIt(t *testing.T) {
+	// The guide's example, with fractional seconds, an unknown field, and an
+	// envelope without summary or associated data.
+	plaintext := `{"mchid":"1230000109","merchant_name":"腾讯广场","shop_name":"微信支付","shop_number":"123456",
+		"appid":"wxd678efh567hg6787","openid":"oUpF8uMuAJ2pxb1Q9zNjWUHsd","amount":200,
+		"time_end":"2020-05-20T13:29:35.120+08:00","transaction_id":"1234567890","new_field":{"x":[1]}}`
+	m := platform.Notify(bizcircle.EventPayment, "", "", []byte(plaintext))
+	cb := &recorder{}
+	if w := serve(newEndpoint(t, platform, cb), m.Request("/notify")); w.Code != http.StatusNoContent {
+		t.Fatalf("status = %d, want 204; body %s", w.Code, w.Body)
+	}
+	want := bizcircle.PaymentEvent{
+		MchID: "1230000109", MerchantName: "腾讯广场", ShopName: "微信支付", ShopNumber: "123456",
+		AppID: "wxd678efh567hg6787", OpenID: "oUpF8uMuAJ2pxb1Q9zNjWUHsd", Amount: 200,
+		TimeEnd:       time.Date(2020, 5, 20, 13, 29, 35, 120e6, time.FixedZone("", 8*3600)),
+		TransactionID: "1234567890",
+	}
+	if len(cb.payments) != 1 {
+		t.Fatalf("%d payments, want 1", len(cb.payments))
+	}
+	got := cb.payments[0]
+	if !got.TimeEnd.Equal(want.TimeEnd) {
+		t.Errorf("TimeEnd = %v, want %v", got.TimeEnd, want.TimeEnd)
+	}
+	got.TimeEnd = want.TimeEnd
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("payment (-want +got):\n%s", diff)
+	}
+}
+
+func TestNotificationInContext(t *testing.T) {
+	m := platform.Payment(bizcircletest.SamplePayment())
+	var got *bizcircle.Notification
+	h := newEndpoint(t, platform, bizcircle.CallbackFuncs{Payment: func(ctx context.Context, _ *bizcircle.PaymentEvent) error {
+		got, _ = bizcircle.NotificationFromContext(ctx)
+		return nil
+	}})
+	serve(h, m.Request("/notify"))
+	if got == nil {
+		t.Fatal("no Notification in the callback's context")
+	}
+	want := &bizcircle.Notification{
+		ID: m.ID, CreateTime: epoch, EventType: bizcircle.EventPayment, ResourceType: "encrypt-resource",
+		Summary: "支付成功", OriginalType: "mall_transaction", Algorithm: bizcircle.AlgorithmAESGCM,
+		AssociatedData: "mall_transaction", Serial: platform.Serial,
+		RequestID: m.Header.Get(bizcircle.HeaderRequestID), Plaintext: m.Plaintext,
+	}
+	if !got.CreateTime.Equal(epoch) {
+		t.Errorf("CreateTime = %v, want %v", got.CreateTime, epoch)
+	}
+	got.CreateTime = epoch
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Notification (-want +got):\n%s", diff)
+	}
+	if _, ok := bizcircle.NotificationFromContext(context.Background()); ok {
+		t.Error("NotificationFromContext found one in an empty context")
+	}
+}
+
+func TestVerifiers(t *testing.T) {
+	migrating := verifiers.NewSHA256WithRSACombinedVerifier(
+		core.NewCertificateMapWithList(nil), platform.Serial, platform.Key.PublicKey)
+	// certPlatform's key signs as a certificate while platform's key is the
+	// public key, as during a merchant's move from one to the other.
+	combined := verifiers.NewSHA256WithRSACombinedVerifier(
+		core.NewCertificateMapWithList([]*x509.Certificate{certPlatform.Certificate}), platform.Serial, platform.Key.PublicKey)
+	tests := []struct {
+		name     string
+		signer   *bizcircletest.Platform
+		verifier auth.Verifier
+		want     int
+	}{
+		{"a public key", platform, platform.Verifier(), 204},
+		{"a platform certificate", certPlatform, certPlatform.Verifier(), 204},
+		{"the combined verifier, public key", platform, combined, 204},
+		{"the combined verifier, certificate", certPlatform, combined, 204},
+		{"the combined verifier without the certificate", certPlatform, migrating, 401},
+		{"a certificate verifier given a public key ID", platform, certPlatform.Verifier(), 401},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cb := &recorder{}
+			p := *tc.signer
+			p.APIv3Key = platform.APIv3Key
+			h, err := bizcircle.New(platform.APIv3Key, tc.verifier, cb, bizcircle.WithClock(fixedClock))
+			if err != nil {
+				t.Fatal(err)
+			}
+			w := serve(h, p.Payment(bizcircletest.SamplePayment()).Request("/notify"))
+			if w.Code != tc.want {
+				t.Fatalf("status = %d, want %d; body %s", w.Code, tc.want, w.Body)
+			}
+			if want := int64(map[bool]int{true: 1}[tc.want == 204]); cb.calls.Load() != want {
+				t.Errorf("%d callbacks ran, want %d", cb.calls.Load(), want)
+			}
+		})
+	}
+}
+
+func TestIgnoredEvents(t *testing.T) {
+	tests := []struct {
+		name string
+		cb   bizcircle.Callbacks
+		m    *bizcircletest.Message
+	}{
+		{"an unknown event type", &recorder{}, platform.Notify("MALL_TRANSACTION.CLOSED", "x", "", []byte(`{}`))},
+		{"an authorization for callbacks without OnAuthorization", paymentsOnly{&recorder{}}, platform.Authorization(bizcircletest.SampleAuthorization())},
+		{"a refund for CallbackFuncs without Refund", bizcircle.CallbackFuncs{}, platform.Refund(bizcircletest.SampleRefund(bizcircletest.SamplePayment()))},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var outcomes []bizcircle.Outcome
+			h := newEndpoint(t, platform, tc.cb, bizcircle.WithObserver(func(o bizcircle.Observation) { outcomes = append(outcomes, o.Outcome) }))
+			if w := serve(h, tc.m.Request("/notify")); w.Code != http.StatusNoContent {
+				t.Fatalf("status = %d, want 204", w.Code)
+			}
+			if r, ok := tc.cb.(*recorder); ok && r.calls.Load() != 0 {
+				t.Errorf("%d callbacks ran, want none", r.calls.Load())
+			}
+			if r, ok := tc.cb.(paymentsOnly); ok && r.r.calls.Load() != 0 {
+				t.Errorf("%d callbacks ran, want none", r.r.calls.Load())
+			}
+			want := []bizcircle.Outcome{bizcircle.OutcomeVerified, bizcircle.OutcomeIgnored}
+			if tc.name == "a refund for CallbackFuncs without Refund" {
+				want[1] = bizcircle.OutcomeProcessed // a nil field acknowledges
+			}
+			if diff := cmp.Diff(want, outcomes); diff != "" {
+				t.Errorf("outcomes (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// paymentsOnly has no OnAuthorization method.
+type paymentsOnly struct{ r *recorder }
+
+func (p paymentsOnly) OnPayment(ctx context.Context, e *bizcircle.PaymentEvent) error {
+	return p.r.OnPayment(ctx, e)
+}
+func (p paymentsOnly) OnRefund(ctx context.Context, e *bizcircle.RefundEvent) error {
+	return p.r.OnRefund(ctx, e)
+}
+
+func TestDuplicates(t *testing.T) {
+	pay := bizcircletest.SamplePayment()
+	first := platform.Payment(pay)
+	repush := platform.Payment(pay) // a manual re-push: new notification ID, same transaction
+	otherPay := pay
+	otherPay.TransactionID += "1"
+	refund := bizcircletest.SampleRefund(pay)
+	refund.RefundID = pay.TransactionID // a refund ID equal to a transaction ID is another event
+
+	cb := &recorder{}
+	h := newEndpoint(t, platform, cb)
+	for i, m := range []*bizcircletest.Message{first, first, repush, platform.Payment(otherPay), platform.Refund(refund), platform.Refund(refund)} {
+		if w := serve(h, m.Request("/notify")); w.Code != http.StatusNoContent {
+			t.Fatalf("delivery %d: status %d, want 204", i, w.Code)
+		}
+	}
+	if len(cb.payments) != 2 || len(cb.refunds) != 1 {
+		t.Errorf("%d payments and %d refunds processed, want 2 and 1", len(cb.payments), len(cb.refunds))
+	}
+}
+
+func TestConcurrentDuplicatesRunOnce(t *testing.T) {
+	m := platform.Payment(bizcircletest.SamplePayment())
+	cb := &recorder{fail: func() error { time.Sleep(time.Millisecond); return nil }} // hold the key a while
+	h := newEndpoint(t, platform, cb)
+	var wg sync.WaitGroup
+	codes := make([]int, 50)
+	for i := range codes {
+		wg.Go(func() { codes[i] = serve(h, m.Request("/notify")).Code })
+	}
+	wg.Wait()
+	if n := cb.calls.Load(); n != 1 {
+		t.Errorf("callback ran %d times, want 1", n)
+	}
+	for i, c := range codes {
+		if c != http.StatusNoContent {
+			t.Errorf("delivery %d: status %d, want 204", i, c)
+		}
+	}
+}
+
+func TestProcessingFailures(t *testing.T) {
+	errLedger := errors.New("ledger down")
+	tests := []struct {
+		name    string
+		cb      bizcircle.CallbackFuncs
+		message string
+		err     error
+	}{
+		{"a callback error", bizcircle.CallbackFuncs{Payment: func(context.Context, *bizcircle.PaymentEvent) error { return errLedger }},
+			"callback failed", errLedger},
+		{"a callback panic", bizcircle.CallbackFuncs{Payment: func(_ context.Context, e *bizcircle.PaymentEvent) error { panic(e.OpenID) }},
+			"callback panicked", bizcircle.ErrCallbackPanic},
+		{"a nil-pointer panic", bizcircle.CallbackFuncs{Payment: func(context.Context, *bizcircle.PaymentEvent) error {
+			var m map[string]int
+			m["x"]++
+			return nil
+		}}, "callback panicked", bizcircle.ErrCallbackPanic},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var logs logBuffer
+			var errs []error
+			attempts := 0
+			failing := tc.cb.Payment
+			cb := bizcircle.CallbackFuncs{Payment: func(ctx context.Context, e *bizcircle.PaymentEvent) error {
+				attempts++
+				if attempts == 1 {
+					return failing(ctx, e)
+				}
+				return nil
+			}}
+			h := newEndpoint(t, platform, cb, bizcircle.WithLogger(logs.logger()),
+				bizcircle.WithObserver(func(o bizcircle.Observation) { errs = append(errs, o.Err) }))
+			m := platform.Payment(bizcircletest.SamplePayment())
+
+			w := serve(h, m.Request("/notify"))
+			if w.Code != http.StatusInternalServerError || w.Body.String() != failBody(tc.message) {
+				t.Fatalf("first delivery: %d %s, want 500 %s", w.Code, w.Body, failBody(tc.message))
+			}
+			if !errors.Is(errs[len(errs)-1], tc.err) {
+				t.Errorf("observed error %v, want errors.Is %v", errs[len(errs)-1], tc.err)
+			}
+			// The key was released: WeChat's retry runs the callback again.
+			if w := serve(h, m.Request("/notify")); w.Code != http.StatusNoContent {
+				t.Fatalf("retry: status %d, want 204", w.Code)
+			}
+			if w := serve(h, m.Request("/notify")); w.Code != http.StatusNoContent {
+				t.Fatalf("duplicate after success: status %d, want 204", w.Code)
+			}
+			if attempts != 2 {
+				t.Errorf("callback ran %d times, want 2 (failure, then retry)", attempts)
+			}
+			if strings.Contains(logs.String(), "oUpF8uMuAJ2pxb1Q9zNjWUHsd") || strings.Contains(logs.String(), platform.APIv3Key) {
+				t.Error("logs contain plaintext or the APIv3 key")
+			}
+		})
+	}
+}
+
+// brokenDeduper fails without running fn, as a deduper whose store is down.
+type brokenDeduper struct{}
+
+func (brokenDeduper) Do(context.Context, string, func(context.Context) error) (bool, error) {
+	return false, errors.New("store unreachable")
+}
+
+// busyDeduper reports every key as held by another delivery.
+type busyDeduper struct{}
+
+func (busyDeduper) Do(context.Context, string, func(context.Context) error) (bool, error) {
+	return false, bizcircle.ErrInFlight
+}
+
+func TestDeduperFailures(t *testing.T) {
+	tests := []struct {
+		name    string
+		deduper bizcircle.Deduper
+		message string
+		err     error
+	}{
+		{"an unreachable store", brokenDeduper{}, "deduper failed", bizcircle.ErrDeduper},
+		{"an in-flight duplicate", busyDeduper{}, "event is being processed", bizcircle.ErrInFlight},
+		{"an in-flight duplicate that does not wait", heldDeduper(t), "event is being processed", bizcircle.ErrInFlight},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cb := &recorder{}
+			var last error
+			h := newEndpoint(t, platform, cb, bizcircle.WithDeduper(tc.deduper),
+				bizcircle.WithObserver(func(o bizcircle.Observation) { last = o.Err }))
+			w := serve(h, platform.Payment(heldPayment).Request("/notify"))
+			if w.Code != http.StatusInternalServerError || w.Body.String() != failBody(tc.message) {
+				t.Fatalf("got %d %s, want 500 %s", w.Code, w.Body, failBody(tc.message))
+			}
+			if cb.calls.Load() != 0 {
+				t.Errorf("%d callbacks ran, want none", cb.calls.Load())
+			}
+			if !errors.Is(last, tc.err) {
+				t.Errorf("error %v, want errors.Is %v", last, tc.err)
+			}
+		})
+	}
+}
+
+var heldPayment = bizcircletest.SamplePayment()
+
+// heldDeduper returns a MemoryDeduper that does not wait, with heldPayment's
+// key held by a delivery that runs until the test ends.
+func heldDeduper(t *testing.T) bizcircle.Deduper {
+	d := bizcircle.NewMemoryDeduper(bizcircle.MemoryInFlightWait(0))
+	started, release := make(chan struct{}), make(chan struct{})
+	go d.Do(context.Background(), bizcircle.EventPayment+":"+heldPayment.TransactionID, func(context.Context) error {
+		close(started)
+		<-release
+		return nil
+	})
+	<-started
+	t.Cleanup(func() { close(release) })
+	return d
+}
+
+func TestHandlerWithoutMiddleware(t *testing.T) {
+	cb := &recorder{}
+	h := bizcircle.NewHandler(cb)
+	w := serve(h, platform.Payment(bizcircletest.SamplePayment()).Request("/notify"))
+	if w.Code != http.StatusInternalServerError || w.Body.String() != failBody("request was not verified") {
+		t.Fatalf("got %d %s, want 500 and the failure body", w.Code, w.Body)
+	}
+	if cb.calls.Load() != 0 {
+		t.Errorf("%d callbacks ran, want none", cb.calls.Load())
+	}
+}
+
+func TestNewDispatcherPanicsOnNilCallbacks(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Error("no panic")
+		}
+	}()
+	bizcircle.NewDispatcher(nil)
+}
