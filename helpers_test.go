@@ -106,3 +106,5 @@ func serve(h http.Handler, r *http.Request) *httptest.ResponseRecorder {
 }
 
 func failBody(msg string) string { return `{"code":"FAIL","message":"` + msg + `"}` }
+
+var discardLogger = slog.New(slog.DiscardHandler)
