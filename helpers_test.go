@@ -89,7 +89,7 @@ func (l *logBuffer) logger() *slog.Logger {
 }
 
 // newEndpoint returns the whole endpoint for p with a fixed clock.
-func newEndpoint(t *testing.T, p *bizcircletest.Platform, cb bizcircle.Callbacks, opts ...bizcircle.Option) http.Handler {
+func newEndpoint(t testing.TB, p *bizcircletest.Platform, cb bizcircle.Callbacks, opts ...bizcircle.Option) http.Handler {
 	t.Helper()
 	opts = append([]bizcircle.Option{bizcircle.WithClock(fixedClock)}, opts...)
 	h, err := bizcircle.New(p.APIv3Key, p.Verifier(), cb, opts...)
