@@ -47,6 +47,7 @@ type Decoder struct {
 	maxBody   int64
 	logger    *slog.Logger
 	observer  func(Observation)
+	allowed   func(*http.Request) bool
 }
 
 // NewDecoder returns a Decoder that verifies signatures with verifier (any
@@ -82,6 +83,7 @@ func NewDecoder(apiV3Key string, verifier auth.Verifier, opts ...Option) (*Decod
 		maxBody:   c.maxBody,
 		logger:    c.logger,
 		observer:  c.observer,
+		allowed:   c.allowed,
 	}, nil
 }
 

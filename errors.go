@@ -15,6 +15,8 @@ var (
 	// ErrBodyTooLarge: the body is over the limit set by WithMaxBodyBytes
 	// (413). The error also wraps the *http.MaxBytesError.
 	ErrBodyTooLarge = errors.New("bizcircle: body too large")
+	// ErrSourceIP: the client address is not allowed by WithAllowedIPs (403).
+	ErrSourceIP = errors.New("bizcircle: source address not allowed")
 	// ErrHeader: a Wechatpay-* header is missing or malformed, or the
 	// signature type is not WECHATPAY2-SHA256-RSA2048 (401).
 	ErrHeader = errors.New("bizcircle: missing or malformed Wechatpay header")
@@ -85,6 +87,7 @@ type answer struct {
 var answers = []answer{
 	{ErrMethod, http.StatusMethodNotAllowed, failBody("method not allowed")},
 	{ErrBodyTooLarge, http.StatusRequestEntityTooLarge, failBody("body too large")},
+	{ErrSourceIP, http.StatusForbidden, failBody("source address not allowed")},
 	{ErrHeader, http.StatusUnauthorized, failBody("missing or malformed Wechatpay header")},
 	{ErrTimestamp, http.StatusUnauthorized, failBody("timestamp outside the tolerance window")},
 	{ErrSignature, http.StatusUnauthorized, failBody("signature verification failed")},

@@ -18,7 +18,7 @@ import (
 type acceptAll struct{}
 
 func (acceptAll) Verify(context.Context, string, string, string) error { return nil }
-func (acceptAll) GetSerial(context.Context) (string, error)             { return "", nil }
+func (acceptAll) GetSerial(context.Context) (string, error)            { return "", nil }
 
 // rejections are the errors a Decode or Dispatch failure must wrap.
 var rejections = []error{

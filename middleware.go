@@ -45,6 +45,9 @@ func (d *Decoder) decodeRequest(w http.ResponseWriter, r *http.Request) (*Notifi
 		w.Header().Set("Allow", http.MethodPost)
 		return nil, ErrMethod
 	}
+	if d.allowed != nil && !d.allowed(r) {
+		return nil, ErrSourceIP
+	}
 	body, err := d.readBody(w, r)
 	if err != nil {
 		return nil, err

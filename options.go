@@ -3,6 +3,7 @@ package bizcircle
 import (
 	"errors"
 	"log/slog"
+	"net/http"
 	"time"
 )
 
@@ -29,7 +30,8 @@ type config struct {
 	deduper   Deduper
 	logger    *slog.Logger
 	observer  func(Observation)
-	err       error // the first invalid option, reported by the constructor
+	allowed   func(*http.Request) bool // nil: every source
+	err       error                    // the first invalid option, reported by the constructor
 }
 
 func newConfig(opts []Option) config {
