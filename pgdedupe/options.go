@@ -1,10 +1,13 @@
 package pgdedupe
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -125,18 +128,41 @@ func (o *options) validate() error {
 // call it after validate.
 func (o *options) identifiers() (table, index string) {
 	schema, name, _ := splitTable(o.table)
-	index = pgx.Identifier{name + "_expires_at_idx"}.Sanitize()
+	index = pgx.Identifier{indexName(name)}.Sanitize()
 	if schema == "" {
 		return pgx.Identifier{name}.Sanitize(), index
 	}
 	return pgx.Identifier{schema, name}.Sanitize(), index
 }
 
+// maxIdentifier is PostgreSQL's identifier length limit, in bytes; it
+// truncates longer ones.
+const maxIdentifier = 63
+
+// indexName names table's expiry index. PostgreSQL would truncate a long
+// name, and CREATE INDEX IF NOT EXISTS would then find another table's index
+// under it, so a long table name is shortened and made unique with a hash.
+func indexName(table string) string {
+	const suffix = "_expires_at_idx"
+	if len(table)+len(suffix) <= maxIdentifier {
+		return table + suffix
+	}
+	sum := sha256.Sum256([]byte(table))
+	n := maxIdentifier - len(suffix) - 9 // room for "_" and 8 hex digits
+	for n > 0 && !utf8.RuneStart(table[n]) {
+		n--
+	}
+	return table[:n] + "_" + hex.EncodeToString(sum[:4]) + suffix
+}
+
 func splitTable(s string) (schema, name string, err error) {
 	parts := strings.Split(s, ".")
 	for _, p := range parts {
-		if p == "" || strings.ContainsRune(p, 0) {
+		if p == "" || strings.ContainsRune(p, 0) || !utf8.ValidString(p) {
 			return "", "", fmt.Errorf("pgdedupe: invalid table name %q", s)
+		}
+		if len(p) > maxIdentifier {
+			return "", "", fmt.Errorf("pgdedupe: table name %q: a part is longer than %d bytes", s, maxIdentifier)
 		}
 	}
 	switch len(parts) {

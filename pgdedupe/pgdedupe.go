@@ -12,6 +12,10 @@
 // A concurrent duplicate, on another connection or another replica, waits on
 // the holder's row lock for up to the in-flight wait (and never past its
 // context), then sees the holder's outcome, or gives [bizcircle.ErrInFlight].
+// A holder whose process dies releases the key as soon as PostgreSQL sees its
+// connection close; one that hangs, or whose host vanishes, holds it until
+// the server ends the session: set idle_in_transaction_session_timeout (for
+// the role, or with set_config in the callback) to bound that.
 //
 // Create the table with [Deduper.Migrate] (or run [Deduper.Schema] with a
 // migration tool). Completed rows are kept for the TTL and then count as
@@ -42,16 +46,16 @@ var ErrTxOwned = errors.New("pgdedupe: the transaction is committed or rolled ba
 // not usable: create one with [New]. A Deduper is safe for concurrent use, and
 // several Dedupers on one table (replicas) dedupe together.
 type Deduper struct {
-	pool        *pgxpool.Pool
-	table       string // sanitized, possibly schema-qualified
-	index       string // sanitized, unqualified
-	ttl         time.Duration
-	lockTimeout string // the in-flight wait as a lock_timeout value
-	now         func() time.Time
-	txOptions   pgx.TxOptions
-	cleanup     cleanupConfig
-	sql         statements
-	loop        *cleanupLoop // nil without a background cleanup
+	pool      *pgxpool.Pool
+	table     string // sanitized, possibly schema-qualified
+	index     string // sanitized, unqualified
+	ttl       time.Duration
+	wait      time.Duration // the in-flight wait
+	now       func() time.Time
+	txOptions pgx.TxOptions
+	cleanup   cleanupConfig
+	sql       statements
+	loop      *cleanupLoop // nil without a background cleanup
 }
 
 type statements struct {
@@ -82,15 +86,15 @@ func New(pool *pgxpool.Pool, opts ...Option) (*Deduper, error) {
 	}
 	table, index := o.identifiers()
 	d := &Deduper{
-		pool:        pool,
-		table:       table,
-		index:       index,
-		ttl:         o.ttl,
-		lockTimeout: lockTimeout(o.wait),
-		now:         o.now,
-		txOptions:   o.txOptions,
-		cleanup:     cleanupConfig{batch: o.cleanupBatch, onError: o.onCleanupError},
-		sql:         newStatements(table),
+		pool:      pool,
+		table:     table,
+		index:     index,
+		ttl:       o.ttl,
+		wait:      o.wait,
+		now:       o.now,
+		txOptions: o.txOptions,
+		cleanup:   cleanupConfig{batch: o.cleanupBatch, onError: o.onCleanupError},
+		sql:       newStatements(table),
 	}
 	if o.cleanupInterval > 0 {
 		d.loop = startCleanup(d, o.cleanupInterval)
@@ -116,9 +120,16 @@ func newStatements(table string) statements {
 	}
 }
 
-// lockTimeout turns the in-flight wait into a lock_timeout setting; 0 would
-// disable lock_timeout, so waits under a millisecond become 1ms.
-func lockTimeout(wait time.Duration) string {
+// lockTimeout returns the claim's lock_timeout setting: the in-flight wait,
+// shortened to end just before ctx's deadline, so that PostgreSQL ends the
+// wait and the connection stays usable (pgx closes a connection whose query
+// outlives its context). 0 would disable lock_timeout, so waits under a
+// millisecond become 1ms.
+func (d *Deduper) lockTimeout(ctx context.Context) string {
+	wait := d.wait
+	if deadline, ok := ctx.Deadline(); ok {
+		wait = min(wait, time.Until(deadline)*9/10)
+	}
 	const maxMillis = 1<<31 - 1 // lock_timeout is an int of milliseconds
 	return fmt.Sprintf("%dms", min(max(wait.Milliseconds(), 1), maxMillis))
 }
@@ -150,8 +161,9 @@ func (callbackTx) Rollback(context.Context) error { return ErrTxOwned }
 // again. A failed commit gives ran true and the error.
 //
 // While another transaction holds key, Do waits for its outcome for up to the
-// in-flight wait, then gives an error matching [bizcircle.ErrInFlight]; ctx
-// ending first gives one matching both ErrInFlight and ctx.Err(). Each Do uses
+// in-flight wait and until shortly before ctx's deadline, then gives an error
+// matching [bizcircle.ErrInFlight]; ctx cancelled while waiting gives one
+// matching both ErrInFlight and ctx.Err(). Each Do uses
 // one pooled connection for its whole run: fn should not take another from
 // the same pool, which can starve the pool under load.
 func (d *Deduper) Do(ctx context.Context, key string, fn func(ctx context.Context) error) (ran bool, err error) {
@@ -205,7 +217,7 @@ func (d *Deduper) claim(ctx context.Context, tx pgx.Tx, id []byte) (bool, error)
 		expires := now.Add(d.ttl)
 		b := &pgx.Batch{}
 		b.Queue(`SELECT set_config('bizcircle.saved_lock_timeout', current_setting('lock_timeout'), true)`)
-		b.Queue(`SELECT set_config('lock_timeout', $1, true)`, d.lockTimeout)
+		b.Queue(`SELECT set_config('lock_timeout', $1, true)`, d.lockTimeout(ctx))
 		b.Queue(d.sql.insert, id, expires)
 		b.Queue(d.sql.takeover, id, expires, now)
 		b.Queue(`SELECT set_config('lock_timeout', current_setting('bizcircle.saved_lock_timeout'), true)`)

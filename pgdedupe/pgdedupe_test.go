@@ -3,6 +3,7 @@ package pgdedupe_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -29,6 +30,8 @@ func TestNewRejectsInvalidOptions(t *testing.T) {
 		{"an empty table name", pool, pgdedupe.WithTable("")},
 		{"an empty schema", pool, pgdedupe.WithTable(".dedupe")},
 		{"three name parts", pool, pgdedupe.WithTable("a.b.c")},
+		{"a name over 63 bytes", pool, pgdedupe.WithTable(strings.Repeat("x", 64))},
+		{"a name that is not UTF-8", pool, pgdedupe.WithTable("dedupe\xff")},
 		{"a zero TTL", pool, pgdedupe.WithTTL(0)},
 		{"a negative in-flight wait", pool, pgdedupe.WithInFlightWait(-time.Second)},
 		{"a nil clock", pool, pgdedupe.WithClock(nil)},
@@ -180,6 +183,7 @@ func TestDoWhileHeld(t *testing.T) {
 		name       string
 		wait       time.Duration // the duplicate's in-flight wait
 		ctxTimeout time.Duration // the duplicate's context; 0 for none
+		cancel     bool          // cancel the duplicate's context while it waits
 		holderErr  error         // what the holder's callback returns
 		// wantWaiting: the duplicate waits on the holder's lock until the
 		// holder finishes; otherwise it answers while the holder runs.
@@ -195,8 +199,10 @@ func TestDoWhileHeld(t *testing.T) {
 			wantErr: []error{bizcircle.ErrInFlight}},
 		{name: "short wait: ErrInFlight when it ends", wait: 50 * time.Millisecond,
 			wantErr: []error{bizcircle.ErrInFlight}},
-		{name: "context ends first: ErrInFlight and its error", wait: time.Minute, ctxTimeout: 100 * time.Millisecond,
-			wantErr: []error{bizcircle.ErrInFlight, context.DeadlineExceeded}},
+		{name: "context deadline first: ErrInFlight before it", wait: time.Minute, ctxTimeout: 200 * time.Millisecond,
+			wantErr: []error{bizcircle.ErrInFlight}},
+		{name: "context cancelled first: ErrInFlight and its error", wait: time.Minute, cancel: true,
+			wantErr: []error{bizcircle.ErrInFlight, context.Canceled}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -221,13 +227,24 @@ func TestDoWhileHeld(t *testing.T) {
 			dupDone := make(chan error, 1)
 			var dupRan bool
 			go func() {
-				ctx := context.Background()
+				ctx, cancel := context.WithCancel(context.Background())
+				defer cancel()
 				if tt.ctxTimeout > 0 {
-					var cancel context.CancelFunc
 					ctx, cancel = context.WithTimeout(ctx, tt.ctxTimeout)
 					defer cancel()
 				}
+				if tt.cancel {
+					go func() {
+						if err := waitForLockWaiters(ctx, pool, app, 1); err == nil {
+							cancel()
+						}
+					}()
+				}
+				start := time.Now()
 				ran, err := dup.Do(ctx, "k", func(context.Context) error { return nil })
+				if tt.ctxTimeout > 0 && time.Since(start) >= tt.ctxTimeout {
+					t.Errorf("the duplicate's Do returned after %v, not before its context's deadline", time.Since(start))
+				}
 				dupRan = ran
 				dupDone <- err
 			}()

@@ -41,6 +41,21 @@ func TestMigrate(t *testing.T) {
 		}
 	})
 
+	t.Run("long table names sharing a prefix", func(t *testing.T) {
+		// PostgreSQL truncates identifiers to 63 bytes: naive index names
+		// for these tables would collide.
+		prefix := unique("long") + "_" + strings.Repeat("x", 40)
+		for _, table := range []string{prefix + "_a", prefix + "_b"} {
+			t.Cleanup(func() { dropTable(t, pool, table) })
+			newDeduper(t, pool, table)
+			var indexes int
+			err := pool.QueryRow(ctx, `SELECT count(*) FROM pg_indexes WHERE tablename = $1`, table).Scan(&indexes)
+			if err != nil || indexes != 2 {
+				t.Errorf("%s: %d indexes (%v), want the primary key and the expiry index", table, indexes, err)
+			}
+		}
+	})
+
 	t.Run("schema-qualified, case-sensitive table", func(t *testing.T) {
 		schema := unique("App")
 		if _, err := pool.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{schema}.Sanitize()); err != nil {
