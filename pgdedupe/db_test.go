@@ -128,7 +128,7 @@ func newLedger(t *testing.T, pool *pgxpool.Pool) ledger {
 func (l ledger) ident() string { return pgx.Identifier{l.name}.Sanitize() }
 
 // award inserts a ledger row in the callback's transaction.
-func (l ledger) award(ctx context.Context, transactionID string, points int) error {
+func (l ledger) award(ctx context.Context, transactionID string, points int64) error {
 	tx, ok := pgdedupe.Tx(ctx)
 	if !ok {
 		return fmt.Errorf("no transaction in the callback's context")
