@@ -1,0 +1,58 @@
+// Command chi mounts the bizcircle middleware and handler apart on a chi
+// router: VerifyAndDecrypt on the route, NewHandler behind it.
+//
+//	go run ./cmd/bizcircle keygen                     # in the repository root
+//	cd examples && go run ./chi --keys ../bizcircle-keys
+//	go run ./cmd/bizcircle send                       # in the repository root
+package main
+
+import (
+	"context"
+	"flag"
+	"log"
+	"net/http"
+
+	"github.com/go-bizcircle/bizcircle"
+	"github.com/go-bizcircle/bizcircle/examples/internal/devkeys"
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+	"github.com/wechatpay-apiv3/wechatpay-go/core/auth"
+)
+
+// newRouter returns the mall's chi router with the notification endpoint
+// at POST /wechat/bizcircle.
+func newRouter(apiV3Key string, verifier auth.Verifier, cb bizcircle.Callbacks, opts ...bizcircle.Option) (http.Handler, error) {
+	verify, err := bizcircle.VerifyAndDecrypt(apiV3Key, verifier, opts...)
+	if err != nil {
+		return nil, err
+	}
+	r := chi.NewRouter()
+	r.Use(middleware.Recoverer) // router-wide middleware that leaves the body alone is fine
+	r.With(verify).Post("/wechat/bizcircle", bizcircle.NewHandler(cb, opts...).ServeHTTP)
+	return r, nil
+}
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:8080", "address to listen on")
+	keys := flag.String("keys", devkeys.DefaultDir, "directory written by 'bizcircle keygen'")
+	flag.Parse()
+	apiV3Key, verifier, err := devkeys.Load(*keys)
+	if err != nil {
+		log.Fatal(err)
+	}
+	r, err := newRouter(apiV3Key, verifier, bizcircle.CallbackFuncs{
+		Payment: func(ctx context.Context, e *bizcircle.PaymentEvent) error {
+			log.Printf("award points: openid=%s transaction_id=%s amount=%d fen", e.OpenID, e.TransactionID, e.Amount)
+			return nil // an error makes WeChat Pay retry
+		},
+		Refund: func(ctx context.Context, e *bizcircle.RefundEvent) error {
+			log.Printf("take back points: openid=%s refund_id=%s amount=%d fen", e.OpenID, e.RefundID, e.RefundAmount)
+			return nil
+		},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	log.Printf("listening on http://%s/wechat/bizcircle", *addr)
+	log.Fatal(http.ListenAndServe(*addr, r))
+}
