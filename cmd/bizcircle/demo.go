@@ -168,7 +168,7 @@ func (o *outcomes) take() bizcircle.Outcome {
 	return last
 }
 
-// serveLoopback serves h at /notify on a free 127.0.0.1 port and returns
+// serveLoopback serves h at /wechat/bizcircle on a free 127.0.0.1 port and returns
 // its URL and a function that stops it.
 func serveLoopback(h http.Handler) (url string, stop func(), err error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -176,10 +176,10 @@ func serveLoopback(h http.Handler) (url string, stop func(), err error) {
 		return "", nil, err
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/notify", h)
+	mux.Handle("/wechat/bizcircle", h)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(ln)
-	return "http://" + ln.Addr().String() + "/notify", func() {
+	return "http://" + ln.Addr().String() + "/wechat/bizcircle", func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		srv.Shutdown(ctx)

@@ -58,7 +58,7 @@ In Go:
 
 Then:
   bizcircle serve --dir %s
-  bizcircle send --dir %s --url http://127.0.0.1:8080/notify
+  bizcircle send --dir %s --url http://127.0.0.1:8080/wechat/bizcircle
 `,
 		*dir, privateKeyFile, publicKeyFile, publicKeyIDFile, p.Serial, apiV3KeyFile,
 		p.Serial, p.APIv3Key, pub, p.PublicKeyPEM(),

@@ -137,7 +137,7 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("send")
 	var o sendOptions
 	dir := fs.String("dir", defaultKeyDir, "`directory` of the keys written by 'bizcircle keygen'")
-	fs.StringVar(&o.url, "url", "http://127.0.0.1:8080/notify", "`URL` to POST the notification to")
+	fs.StringVar(&o.url, "url", "http://127.0.0.1:8080/wechat/bizcircle", "`URL` to POST the notification to")
 	event := fs.String("event", "payment", "notification to send: payment, refund or authorization")
 	data := fs.String("data", "", "JSON `file` of the event's fields (\"-\": stdin)")
 	fs.IntVar(&o.repeat, "repeat", 1, "send `N` copies of the notification")

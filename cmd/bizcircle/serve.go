@@ -31,7 +31,7 @@ and every answer. Ctrl-C stops it.
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("serve")
 	addr := fs.String("addr", "127.0.0.1:8080", "`address` to listen on (port 0 picks a free one)")
-	path := fs.String("path", "/notify", "URL `path` of the notification endpoint")
+	path := fs.String("path", "/wechat/bizcircle", "URL `path` of the notification endpoint")
 	dir := fs.String("dir", defaultKeyDir, "`directory` of the keys written by 'bizcircle keygen'")
 	fail := fs.Int("fail", 0, "fail each event's callback its first `N` times")
 	if ok, code := parseFlags(fs, serveUsage, args, stdout, stderr); !ok {
