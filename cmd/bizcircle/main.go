@@ -103,10 +103,14 @@ func parseFlags(fs *flag.FlagSet, synopsis string, args []string, stdout, stderr
 	switch {
 	case errors.Is(err, flag.ErrHelp):
 		fmt.Fprint(stdout, synopsis)
-		fmt.Fprint(stdout, "\nFlags:\n")
-		fs.SetOutput(stdout)
-		fs.PrintDefaults()
-		fs.SetOutput(io.Discard)
+		hasFlags := false
+		fs.VisitAll(func(*flag.Flag) { hasFlags = true })
+		if hasFlags {
+			fmt.Fprint(stdout, "\nFlags:\n")
+			fs.SetOutput(stdout)
+			fs.PrintDefaults()
+			fs.SetOutput(io.Discard)
+		}
 		return false, exitOK
 	case err != nil:
 		return false, usageError(stderr, fs, "%v", err)

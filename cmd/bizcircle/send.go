@@ -178,8 +178,8 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return usageError(stderr, fs, "--speed only applies with --retry")
 	case o.tamper && o.stale:
 		return usageError(stderr, fs, "use one of --tamper and --stale")
-	case o.tamper && o.retry:
-		return usageError(stderr, fs, "--retry re-signs each attempt, which would undo --tamper")
+	case (o.tamper || o.stale) && o.retry:
+		return usageError(stderr, fs, "--retry resends until a 2xx, which --tamper and --stale must never get")
 	case o.timeout <= 0:
 		return usageError(stderr, fs, "--timeout must be positive")
 	}
@@ -247,7 +247,7 @@ func send(ctx context.Context, platform *bizcircletest.Platform, m *bizcircletes
 		Timeout:  o.timeout,
 	}
 	if o.tamper {
-		base.Platform = nil // re-signing would repair the body
+		base.Platform = nil // re-signing would make the changed body valid
 	}
 	if o.retry {
 		base.Schedule = nil
