@@ -14,6 +14,7 @@ import (
 
 	"github.com/go-bizcircle/bizcircle"
 	"github.com/go-bizcircle/bizcircle/bizcircletest"
+	mallapi "github.com/go-bizcircle/bizcircle/client"
 )
 
 const demoUsage = `Usage: bizcircle demo
@@ -54,7 +55,16 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	clock := bizcircletest.NewClock(time.Now())
 	platform := bizcircletest.NewPlatform()
 	platform.Now = clock.Now
+	var err error
 	shop := newMall()
+	// A fake WeChat Pay API that checks the merchant's signatures, for the
+	// points sync after each payment.
+	fakeAPI := bizcircletest.NewAPIServer(platform, bizcircletest.NewMerchant())
+	defer fakeAPI.Close()
+	if shop.api, err = mallapi.New(fakeAPI.NewClient()); err != nil {
+		fmt.Fprintf(stderr, "bizcircle demo: %v\n", err)
+		return exitFailure
+	}
 	var seen outcomes
 	h, err := bizcircle.New(platform.APIv3Key, platform.Verifier(), shop,
 		bizcircle.WithClock(clock.Now),
@@ -132,6 +142,15 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 	}
 
+	fmt.Fprintln(stdout)
+	syncs := fakeAPI.CallsTo(bizcircletest.PathPointsNotify)
+	for _, c := range syncs {
+		fmt.Fprintf(stdout, "fake WeChat Pay API got %s %s %s → %d\n", c.Method, c.Path, c.Body, c.Status)
+	}
+	if len(syncs) != 2 {
+		unexpected++
+		fmt.Fprintf(stdout, "   ✗ UNEXPECTED: %d points syncs, want 2\n", len(syncs))
+	}
 	fmt.Fprintln(stdout)
 	if unexpected > 0 {
 		fmt.Fprintf(stdout, "demo: %d of %d deliveries did not behave as expected\n", unexpected, deliveries)

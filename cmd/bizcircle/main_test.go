@@ -162,14 +162,16 @@ func TestDemo(t *testing.T) {
 		"3. refund of it, 2.00 yuan", "→ 204 No Content | processed: took back 2 points from oUpF8uMu… (balance 0)",
 		"4. payment changed after signing", `→ 401 {"code":"FAIL","message":"signature verification failed"} | rejected: no callback ran`,
 		"5. payment, 5.00 yuan, attempt 1 at +0s", `→ 500 {"code":"FAIL","message":"callback failed"} | failed: could not award 5 points: points service unavailable`,
-		"5. payment, 5.00 yuan, attempt 2 at +15s", "→ 204 No Content | processed: awarded 5 points to oUpF8uMu… (balance 5)",
+		"5. payment, 5.00 yuan, attempt 2 at +15s", "→ 204 No Content | processed: awarded 5 points to oUpF8uMu… (balance 5), synced to WeChat Pay",
+		`fake WeChat Pay API got POST /v3/businesscircle/points/notify {"transaction_id":`,
+		`"earn_points":true,"increased_points":2,`, `"earn_points":true,"increased_points":5,`,
 		"demo: all 6 deliveries behaved as expected",
 	)
 	if strings.Contains(r.stdout, "UNEXPECTED") {
 		t.Errorf("demo reported a surprise:\n%s", r.stdout)
 	}
-	if got := strings.Count(r.stdout, "\n"); got != 10 {
-		t.Errorf("demo printed %d lines, want 10:\n%s", got, r.stdout)
+	if got := strings.Count(r.stdout, "\n"); got != 13 {
+		t.Errorf("demo printed %d lines, want 13:\n%s", got, r.stdout)
 	}
 }
 

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/go-bizcircle/bizcircle"
+	mallapi "github.com/go-bizcircle/bizcircle/client"
 )
 
 // errPointsUnavailable is the demo mall's simulated outage.
@@ -22,6 +24,7 @@ type mall struct {
 	points   map[string]int64 // openid → balance
 	failures map[string]int   // transaction_id → payments to fail before succeeding
 	actions  []string         // what callbacks did since the last takeActions
+	api      *mallapi.Client  // syncs awarded points to WeChat Pay, if set
 }
 
 func newMall() *mall {
@@ -41,7 +44,19 @@ func (m *mall) OnPayment(ctx context.Context, e *bizcircle.PaymentEvent) error {
 	}
 	n := pointsFor(e.Amount)
 	m.points[e.OpenID] += n
-	m.did("awarded %d points to %s (balance %d)", n, short(e.OpenID), m.points[e.OpenID])
+	synced := ""
+	if m.api != nil {
+		// WeChat Pay sends refunds only for payments whose points were synced.
+		req := mallapi.NewSyncPointsRequest(e, n, time.Now())
+		req.TotalPoints = mallapi.Int64(m.points[e.OpenID])
+		if err := m.api.SyncPoints(ctx, req); err != nil {
+			m.points[e.OpenID] -= n // undone: WeChat Pay retries the notification
+			m.did("could not sync %d points: %v", n, err)
+			return err
+		}
+		synced = ", synced to WeChat Pay"
+	}
+	m.did("awarded %d points to %s (balance %d)%s", n, short(e.OpenID), m.points[e.OpenID], synced)
 	return nil
 }
 
