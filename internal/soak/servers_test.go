@@ -1,0 +1,57 @@
+package soak_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/go-bizcircle/bizcircle"
+	"github.com/go-bizcircle/bizcircle/pgdedupe"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// serverAddr returns the environment variable naming a test server: unset,
+// the test skips locally and fails under CI=true, where .ci/run starts them.
+func serverAddr(t *testing.T, name string) string {
+	t.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s is unset under CI=true: .ci/run must start the server", name)
+		}
+		t.Skipf("%s is unset: start a server and set it to run this soak", name)
+	}
+	return v
+}
+
+func TestSoakPostgreSQL(t *testing.T) {
+	url := serverAddr(t, "BIZCIRCLE_PG_URL")
+	ctx := context.Background()
+	table := fmt.Sprintf("soak_%d", time.Now().UnixNano())
+	run(t, traffic(func(clock func() time.Time) bizcircle.Deduper {
+		// Each replica has its own pool, as separate processes would.
+		pool, err := pgxpool.New(ctx, url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(pool.Close)
+		d, err := pgdedupe.New(pool, pgdedupe.WithTable(table), pgdedupe.WithClock(clock), pgdedupe.WithCleanupInterval(0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { d.Close() })
+		if err := d.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}, 2))
+	t.Cleanup(func() {
+		pool, err := pgxpool.New(ctx, url)
+		if err == nil {
+			pool.Exec(ctx, "DROP TABLE IF EXISTS "+table)
+			pool.Close()
+		}
+	})
+}
