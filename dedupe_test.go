@@ -10,30 +10,13 @@ import (
 	"time"
 
 	"github.com/go-bizcircle/bizcircle"
+	"github.com/go-bizcircle/bizcircle/bizcircletest"
 )
-
-// fakeClock is a clock tests move by hand.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
 
 func succeed(context.Context) error { return nil }
 
 func TestMemoryDeduperRemembersForTheTTL(t *testing.T) {
-	clock := &fakeClock{now: epoch}
+	clock := bizcircletest.NewClock(epoch)
 	d := bizcircle.NewMemoryDeduper(bizcircle.MemoryClock(clock.Now))
 	ctx := context.Background()
 	if ran, err := d.Do(ctx, "k", succeed); !ran || err != nil {
@@ -77,7 +60,7 @@ func TestMemoryDeduperReleasesOnErrorAndPanic(t *testing.T) {
 }
 
 func TestMemoryDeduperBound(t *testing.T) {
-	clock := &fakeClock{now: epoch}
+	clock := bizcircletest.NewClock(epoch)
 	d := bizcircle.NewMemoryDeduper(bizcircle.MemoryMaxKeys(3), bizcircle.MemoryClock(clock.Now), bizcircle.MemoryInFlightWait(0))
 	ctx := context.Background()
 

@@ -10,6 +10,8 @@ import (
 	"net/http/httptest"
 	"sync"
 	"time"
+
+	"github.com/go-bizcircle/bizcircle/internal/ctxsleep"
 )
 
 // RetrySchedule returns WeChat Pay's delays between successive deliveries of
@@ -139,7 +141,7 @@ func (d *Deliverer) deliver(ctx context.Context, m *Message, send func(context.C
 	}
 	sleep := d.Sleep
 	if sleep == nil {
-		sleep = realSleep
+		sleep = ctxsleep.Sleep
 	}
 	timeout := d.Timeout
 	if timeout <= 0 {
@@ -185,17 +187,6 @@ func (p *Platform) Resign(m *Message) *Message {
 	c := m.Clone()
 	c.Header = p.Signed(bytes.Clone(m.Body)).Header
 	return c
-}
-
-func realSleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // A Clock is a fake clock for tests: time stands still until Sleep or

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-bizcircle/bizcircle/internal/ctxsleep"
 	"github.com/wechatpay-apiv3/wechatpay-go/core"
 	"github.com/wechatpay-apiv3/wechatpay-go/core/consts"
 )
@@ -38,7 +39,7 @@ func New(api *core.Client, opts ...Option) (*Client, error) {
 	if api == nil {
 		return nil, errors.New("client: nil core.Client")
 	}
-	c := config{baseURL: consts.WechatPayAPIServer, sleep: sleepCtx}
+	c := config{baseURL: consts.WechatPayAPIServer, sleep: ctxsleep.Sleep}
 	for _, opt := range opts {
 		opt(&c)
 	}
@@ -108,17 +109,6 @@ func WithSleep(sleep func(ctx context.Context, d time.Duration) error) Option {
 			return
 		}
 		c.sleep = sleep
-	}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
 	}
 }
 

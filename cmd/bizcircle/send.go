@@ -17,6 +17,7 @@ import (
 
 	"github.com/go-bizcircle/bizcircle"
 	"github.com/go-bizcircle/bizcircle/bizcircletest"
+	"github.com/go-bizcircle/bizcircle/internal/ctxsleep"
 )
 
 const sendUsage = `Usage: bizcircle send [flags]
@@ -252,14 +253,7 @@ func send(ctx context.Context, platform *bizcircletest.Platform, m *bizcircletes
 	if o.retry {
 		base.Schedule = nil
 		base.Sleep = func(ctx context.Context, d time.Duration) error {
-			t := time.NewTimer(time.Duration(float64(d) / o.speed))
-			defer t.Stop()
-			select {
-			case <-t.C:
-				return nil
-			case <-ctx.Done():
-				return ctx.Err()
-			}
+			return ctxsleep.Sleep(ctx, time.Duration(float64(d)/o.speed))
 		}
 	}
 	results := make([]bizcircletest.Attempt, o.repeat) // each copy's last attempt
