@@ -39,6 +39,13 @@ func (p *probe) wrap(body func(ctx context.Context) error) func(context.Context)
 // ok is a callback body that succeeds.
 func ok(context.Context) error { return nil }
 
+// firstStart reports when the first run started.
+func (p *probe) firstStart() time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.starts[0]
+}
+
 // lastStart reports when the latest run started.
 func (p *probe) lastStart() time.Time {
 	p.mu.Lock()

@@ -326,7 +326,7 @@ func testSlowCallback(t *testing.T, s *suite) {
 		r := do(ds[1], key, cfg.Lease/2, p.wrap(ok))
 		switch {
 		case r.ran:
-			t.Fatalf("a duplicate ran fn %v into a slow callback with a %v lease; want the holder's claim kept", time.Since(p.lastStart()), cfg.Lease)
+			t.Fatalf("a duplicate ran fn %v into a slow callback with a %v lease; want the holder's claim kept", p.lastStart().Sub(p.firstStart()), cfg.Lease)
 		case r.err == nil && !fnDone.Load():
 			t.Fatal("a duplicate reported the key processed while the holder still ran")
 		case r.err != nil && !isInFlight(r.err):

@@ -1,0 +1,287 @@
+// Package redisdedupe is a [bizcircle.Deduper] on Redis, for a callback
+// service that runs as several replicas: WeChat Pay's retries and concurrent
+// duplicates reach any replica, and all of them share the Redis keys that say
+// which events are in flight and which are done.
+//
+// It uses github.com/redis/go-redis/v9 and accepts any
+// [redis.UniversalClient]: a single node, Sentinel or Cluster. It needs
+// Redis 2.6.12 or later and makes the fewest round trips on Redis 7.0 or
+// later:
+//
+//   - a fresh event costs two round trips: the claim, SET key token NX GET PX
+//     lease with a random token, and the completion, a script that marks the
+//     key done for the TTL if it still holds the token;
+//   - a duplicate costs one: the claim's GET tells a completed key (the
+//     callback is not run, Do reports success) from one in flight
+//     ([bizcircle.ErrInFlight], at once);
+//   - while the callback runs, a script renews the lease every third of it,
+//     so a slow callback keeps its claim; if the process dies, the claim
+//     lapses after the lease and a retry processes the event;
+//   - a callback that fails or panics releases the key with a script that
+//     deletes it only if it still holds the token.
+//
+// Each script acts only on its own token, so a holder whose lease lapsed
+// never completes or releases another delivery's claim.
+//
+// # Example
+//
+//	rdb := redis.NewClient(&redis.Options{Addr: "redis:6379"})
+//	h, err := bizcircle.New(apiV3Key, verifier, callbacks,
+//		bizcircle.WithDeduper(redisdedupe.New(rdb)))
+package redisdedupe
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-bizcircle/bizcircle"
+	"github.com/redis/go-redis/v9"
+)
+
+// Defaults for a [Deduper].
+const (
+	// DefaultPrefix begins every key the Deduper writes.
+	DefaultPrefix = "bizcircle:dedupe:"
+	// DefaultLease is how long a claim outlives a holder that stopped
+	// renewing it, such as a crashed process.
+	DefaultLease = 30 * time.Second
+	// DefaultTTL is how long a completed key is remembered: WeChat Pay's
+	// retries span 24h4m, so a day and an hour covers them all.
+	DefaultTTL = 25 * time.Hour
+)
+
+// ErrLeaseLost reports that a delivery's claim on an event lapsed while its
+// callback ran and another delivery claimed or completed the event, so the
+// callback may have run twice. The context passed to the callback is
+// cancelled with this cause as soon as the Deduper notices.
+var ErrLeaseLost = errors.New("redisdedupe: lease lost: another delivery claimed the event while its callback ran")
+
+// Deduper is a [bizcircle.Deduper] that keeps its keys in Redis, shared by
+// every replica that uses the same Redis and prefix. It is safe for
+// concurrent use. It starts one goroutine per running callback, to renew the
+// lease, and stops it before Do returns, so it needs no Close.
+//
+// A Deduper does not outlive the data in Redis: if Redis loses its keys (a
+// restart without persistence, an eviction under maxmemory), events completed
+// before may run again when WeChat Pay retries them. Use persistence and a
+// noeviction policy, or accept that risk.
+type Deduper struct {
+	client redis.UniversalClient
+	prefix string
+	lease  time.Duration
+	ttl    time.Duration
+
+	// legacy is set once the server refuses SET NX GET (Redis < 7.0); the
+	// claim is then made by claimScript.
+	legacy atomic.Bool
+}
+
+// An Option configures a [Deduper].
+type Option func(*Deduper)
+
+// WithPrefix sets the string that begins every Redis key, followed by the
+// event key. Replicas of one service must use the same prefix; services that
+// share a Redis must use different ones. Default: [DefaultPrefix].
+func WithPrefix(prefix string) Option {
+	return func(d *Deduper) { d.prefix = prefix }
+}
+
+// WithLease sets how long a claim outlives a holder that stopped renewing
+// it. A running callback renews it every third of the lease, so the lease
+// bounds how long a crashed holder delays the event, not how long a callback
+// may run. Values below a millisecond are ignored. Default: [DefaultLease]
+// (30 seconds).
+func WithLease(lease time.Duration) Option {
+	return func(d *Deduper) {
+		if lease >= time.Millisecond {
+			d.lease = lease
+		}
+	}
+}
+
+// WithTTL sets how long a completed key is remembered. Shorter than WeChat
+// Pay's retry window of 24h4m, a late retry runs the callback again. Values
+// below a millisecond are ignored. Default: [DefaultTTL] (25 hours).
+func WithTTL(ttl time.Duration) Option {
+	return func(d *Deduper) {
+		if ttl >= time.Millisecond {
+			d.ttl = ttl
+		}
+	}
+}
+
+// New returns a Deduper on client with the key prefix [DefaultPrefix], a
+// lease of [DefaultLease] and a TTL of [DefaultTTL], changed by opts. It
+// makes no request to Redis. The Deduper does not close client. New panics
+// if client is nil.
+func New(client redis.UniversalClient, opts ...Option) *Deduper {
+	if client == nil {
+		panic("redisdedupe: New with a nil client")
+	}
+	d := &Deduper{client: client, prefix: DefaultPrefix, lease: DefaultLease, ttl: DefaultTTL}
+	for _, opt := range opts {
+		opt(d)
+	}
+	return d
+}
+
+// Do implements [bizcircle.Deduper]: it runs fn unless key was already
+// processed, and reports whether fn ran.
+//
+//   - A completed key gives (false, nil) and fn does not run.
+//   - A key another delivery holds gives (false, [bizcircle.ErrInFlight]) at
+//     once, without waiting: the handler answers 5xx and WeChat Pay's retry
+//     sees the holder's outcome.
+//   - If Redis cannot be reached to claim the key, or ctx is done, Do returns
+//     (false, err) and fn does not run: nothing is recorded, the retry
+//     processes the event.
+//   - fn runs with a context derived from ctx, cancelled with cause
+//     [ErrLeaseLost] if the claim is lost, or if it could not be renewed
+//     for a whole lease.
+//   - If fn fails, Do releases the key and returns (true, fn's error, joined
+//     with any error releasing it); if fn panics, Do releases the key and
+//     the panic propagates. If the release fails, the key stays claimed
+//     until the lease lapses, then the retry processes the event.
+//   - If fn succeeds but marking the key done fails, Do returns (true, err):
+//     the callback ran and its work stands, but the mark may be missing, so
+//     WeChat Pay's next retry may run the callback again. err wraps the
+//     Redis error, or [ErrLeaseLost] if another delivery claimed the key
+//     meanwhile (it may be running the callback again too). Callbacks should
+//     therefore be idempotent on the event's business key (transaction_id,
+//     refund_id) for the rare failure of Redis between callback and mark.
+//
+// Marking and releasing use ctx's values but not its cancellation, so a
+// caller that gives up after fn ran still records the outcome.
+func (d *Deduper) Do(ctx context.Context, key string, fn func(ctx context.Context) error) (ran bool, err error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	rkey := d.prefix + key
+	token := rand.Text()
+	claimed, err := d.claim(ctx, rkey, token)
+	if !claimed {
+		return false, err
+	}
+
+	fnCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stopRenewing := d.renew(fnCtx, cancel, rkey, token)
+	finished := false
+	defer func() {
+		if !finished { // fn panicked or called runtime.Goexit
+			stopRenewing()
+			_ = d.release(ctx, rkey, token)
+		}
+	}()
+	fnErr := fn(fnCtx)
+	finished = true
+	stopRenewing()
+
+	if fnErr != nil {
+		if err := d.release(ctx, rkey, token); err != nil {
+			return true, errors.Join(fnErr, err)
+		}
+		return true, fnErr
+	}
+	return true, d.complete(ctx, rkey, token)
+}
+
+// claim makes one SET key token NX GET PX lease. It reports whether the
+// caller now holds key; if not, err is nil for a completed key and
+// ErrInFlight for a held one.
+func (d *Deduper) claim(ctx context.Context, rkey, token string) (claimed bool, err error) {
+	var old string
+	if !d.legacy.Load() {
+		old, err = d.client.SetArgs(ctx, rkey, token, redis.SetArgs{Mode: "NX", Get: true, TTL: d.lease}).Result()
+		if err != nil && isSyntaxError(err) {
+			d.legacy.Store(true)
+		}
+	}
+	if d.legacy.Load() {
+		old, err = claimScript.Run(ctx, d.client, []string{rkey}, token, d.lease.Milliseconds()).Text()
+	}
+	switch {
+	case err == redis.Nil:
+		return true, nil
+	case err != nil:
+		return false, fmt.Errorf("redisdedupe: claim: %w", err)
+	case old == token:
+		// The client retried a SET whose first attempt took the key.
+		return true, nil
+	case strings.HasPrefix(old, donePrefix):
+		return false, nil
+	default:
+		return false, bizcircle.ErrInFlight
+	}
+}
+
+// isSyntaxError reports whether err is the server refusing SET with both
+// NX and GET, as Redis before 7.0 does.
+func isSyntaxError(err error) bool {
+	var rerr redis.Error
+	return errors.As(err, &rerr) && strings.HasPrefix(err.Error(), "ERR syntax error")
+}
+
+// renew extends the lease every third of it until the returned stop is
+// called; stop returns once no renewal is running. If the claim is lost,
+// or cannot be renewed for a whole lease, renew cancels fn's context with
+// ErrLeaseLost and keeps going, so a claim that comes back is still renewed.
+func (d *Deduper) renew(ctx context.Context, cancel context.CancelCauseFunc, rkey, token string) (stop func()) {
+	quit, exited := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(exited)
+		ctx := context.WithoutCancel(ctx)
+		tick := time.NewTicker(d.lease / 3)
+		defer tick.Stop()
+		renewed := time.Now()
+		for {
+			select {
+			case <-quit:
+				return
+			case <-tick.C:
+			}
+			rctx, done := context.WithTimeout(ctx, d.lease/3)
+			held, err := renewScript.Run(rctx, d.client, []string{rkey}, token, d.lease.Milliseconds()).Int()
+			done()
+			switch {
+			case err == nil && held == 1:
+				renewed = time.Now()
+			case err == nil || time.Since(renewed) >= d.lease:
+				cancel(ErrLeaseLost)
+			}
+		}
+	}()
+	return func() {
+		close(quit)
+		<-exited
+	}
+}
+
+// complete marks rkey done for the TTL if the caller still holds it.
+func (d *Deduper) complete(ctx context.Context, rkey, token string) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.lease)
+	defer cancel()
+	marked, err := completeScript.Run(ctx, d.client, []string{rkey}, token, donePrefix+token, d.ttl.Milliseconds()).Int()
+	switch {
+	case err != nil:
+		return fmt.Errorf("redisdedupe: the callback ran but marking it done failed, a retry may run it again: %w", err)
+	case marked != 1:
+		return fmt.Errorf("redisdedupe: the callback ran but was not marked done: %w", ErrLeaseLost)
+	}
+	return nil
+}
+
+// release deletes rkey if the caller still holds it.
+func (d *Deduper) release(ctx context.Context, rkey, token string) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.lease)
+	defer cancel()
+	if err := releaseScript.Run(ctx, d.client, []string{rkey}, token).Err(); err != nil {
+		return fmt.Errorf("redisdedupe: release: the event stays claimed until its lease lapses: %w", err)
+	}
+	return nil
+}
