@@ -4,30 +4,32 @@
 // which events are in flight and which are done.
 //
 // It uses github.com/redis/go-redis/v9 and accepts any
-// [redis.UniversalClient]: a single node, Sentinel or Cluster. It needs
-// Redis 2.6.12 or later and makes the fewest round trips on Redis 7.0 or
-// later:
+// [redis.UniversalClient]: a single node, Sentinel or Cluster (each event is
+// one key, so every command and script touches one slot).
 //
-//   - a fresh event costs two round trips: the claim, SET key token NX GET PX
-//     lease with a random token, and the completion, a script that marks the
-//     key done for the TTL if it still holds the token;
-//   - a duplicate costs one: the claim's GET tells a completed key (the
+//   - A fresh event costs two round trips: the claim, SET key token NX GET
+//     with a random token and the lease as expiry, and the completion, a
+//     script that sets the key to "done:"+token for the TTL if it still holds
+//     the token.
+//   - A duplicate costs one: the claim's GET tells a completed key (the
 //     callback is not run, Do reports success) from one in flight
-//     ([bizcircle.ErrInFlight], at once);
-//   - while the callback runs, a script renews the lease every third of it,
+//     ([bizcircle.ErrInFlight], at once, without waiting).
+//   - While the callback runs, a script renews the lease every third of it,
 //     so a slow callback keeps its claim; if the process dies, the claim
-//     lapses after the lease and a retry processes the event;
-//   - a callback that fails or panics releases the key with a script that
+//     lapses after the lease and a retry processes the event.
+//   - A callback that fails or panics releases the key with a script that
 //     deletes it only if it still holds the token.
 //
 // Each script acts only on its own token, so a holder whose lease lapsed
-// never completes or releases another delivery's claim.
+// never completes or releases another delivery's claim. Redis 7.0 or later
+// takes the claim in one SET; older servers (from 2.6.12) refuse SET with
+// both NX and GET, and the Deduper then claims with a script, still in one
+// round trip.
 //
-// # Example
-//
-//	rdb := redis.NewClient(&redis.Options{Addr: "redis:6379"})
-//	h, err := bizcircle.New(apiV3Key, verifier, callbacks,
-//		bizcircle.WithDeduper(redisdedupe.New(rdb)))
+// Completed keys are only as durable as Redis: run it with appendonly yes
+// (appendfsync always loses no mark in a crash, everysec up to a second's)
+// and a noeviction policy, or a restart or eviction lets WeChat Pay's later
+// retries run completed events again.
 package redisdedupe
 
 import (
@@ -68,8 +70,8 @@ var ErrLeaseLost = errors.New("redisdedupe: lease lost: another delivery claimed
 //
 // A Deduper does not outlive the data in Redis: if Redis loses its keys (a
 // restart without persistence, an eviction under maxmemory), events completed
-// before may run again when WeChat Pay retries them. Use persistence and a
-// noeviction policy, or accept that risk.
+// before may run again when WeChat Pay retries them. See the package
+// documentation.
 type Deduper struct {
 	client redis.UniversalClient
 	prefix string
@@ -137,9 +139,11 @@ func New(client redis.UniversalClient, opts ...Option) *Deduper {
 //   - A key another delivery holds gives (false, [bizcircle.ErrInFlight]) at
 //     once, without waiting: the handler answers 5xx and WeChat Pay's retry
 //     sees the holder's outcome.
-//   - If Redis cannot be reached to claim the key, or ctx is done, Do returns
-//     (false, err) and fn does not run: nothing is recorded, the retry
-//     processes the event.
+//   - If ctx is done, Do returns (false, ctx.Err()) and fn does not run.
+//   - If Redis cannot be reached to claim the key, Do returns (false, err)
+//     and fn does not run: the handler answers 5xx, and WeChat Pay's retry
+//     processes the event. (If the SET reached Redis but its answer was lost,
+//     the key stays claimed until the lease lapses.)
 //   - fn runs with a context derived from ctx, cancelled with cause
 //     [ErrLeaseLost] if the claim is lost, or if it could not be renewed
 //     for a whole lease.
@@ -191,7 +195,7 @@ func (d *Deduper) Do(ctx context.Context, key string, fn func(ctx context.Contex
 	return true, d.complete(ctx, rkey, token)
 }
 
-// claim makes one SET key token NX GET PX lease. It reports whether the
+// claim makes one SET key token NX GET, expiring after the lease. It reports whether the
 // caller now holds key; if not, err is nil for a completed key and
 // ErrInFlight for a held one.
 func (d *Deduper) claim(ctx context.Context, rkey, token string) (claimed bool, err error) {

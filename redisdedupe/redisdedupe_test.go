@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -319,4 +320,61 @@ func TestNewNilClient(t *testing.T) {
 		}
 	}()
 	redisdedupe.New(nil)
+}
+
+func TestOldRedis(t *testing.T) {
+	c := newClient(t)
+	c.AddHook(refuseSetNXGet{})
+	var n counter
+	c.AddHook(&n)
+	d := redisdedupe.New(c, redisdedupe.WithPrefix(testPrefix(t, c)), redisdedupe.WithTTL(time.Minute))
+	ctx := context.Background()
+	ok := func(context.Context) error { return nil }
+	if ran, err := d.Do(ctx, "first", ok); !ran || err != nil {
+		t.Fatalf("Do on a server that refuses SET NX GET = (%v, %v), want (true, nil)", ran, err)
+	}
+	// Once refused, the Deduper claims with a script: still one round trip
+	// per claim.
+	for _, tc := range []struct {
+		key  string
+		ran  bool
+		want []string
+	}{
+		{"second", true, []string{"evalsha", "evalsha"}},
+		{"second", false, []string{"evalsha"}},
+	} {
+		n.reset()
+		if ran, err := d.Do(ctx, tc.key, ok); ran != tc.ran || err != nil {
+			t.Errorf("Do(%q) = (%v, %v), want (%v, nil)", tc.key, ran, err, tc.ran)
+		}
+		if got := n.commands(); !slices.Equal(got, tc.want) {
+			t.Errorf("Do(%q) sent %v, want %v", tc.key, got, tc.want)
+		}
+	}
+}
+
+// refuseSetNXGet is a go-redis hook that answers SET … NX … GET as Redis
+// before 7.0 does.
+type refuseSetNXGet struct{}
+
+type syntaxError struct{}
+
+func (syntaxError) Error() string { return "ERR syntax error" }
+func (syntaxError) RedisError()   {}
+
+func (refuseSetNXGet) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (refuseSetNXGet) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		args := strings.ToLower(fmt.Sprint(cmd.Args()...))
+		if cmd.Name() == "set" && strings.Contains(args, "nx") && strings.Contains(args, "get") {
+			cmd.SetErr(syntaxError{})
+			return syntaxError{}
+		}
+		return next(ctx, cmd)
+	}
+}
+
+func (refuseSetNXGet) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
 }
