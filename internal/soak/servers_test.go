@@ -9,7 +9,9 @@ import (
 
 	"github.com/go-bizcircle/bizcircle"
 	"github.com/go-bizcircle/bizcircle/pgdedupe"
+	"github.com/go-bizcircle/bizcircle/redisdedupe"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
 )
 
 // serverAddr returns the environment variable naming a test server: unset,
@@ -54,4 +56,17 @@ func TestSoakPostgreSQL(t *testing.T) {
 			pool.Close()
 		}
 	})
+}
+
+func TestSoakRedis(t *testing.T) {
+	addr := serverAddr(t, "BIZCIRCLE_REDIS_ADDR")
+	prefix := fmt.Sprintf("soak:%d:", time.Now().UnixNano())
+	// Redis expires keys on its own clock, not the simulated one: the
+	// simulated day fits well inside the real 25-hour TTL.
+	run(t, traffic(func(func() time.Time) bizcircle.Deduper {
+		// Each replica has its own client, as separate processes would.
+		client := redis.NewClient(&redis.Options{Addr: addr})
+		t.Cleanup(func() { client.Close() })
+		return redisdedupe.New(client, redisdedupe.WithPrefix(prefix))
+	}, 2))
 }
