@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/go-bizcircle/bizcircle"
+	"github.com/go-bizcircle/bizcircle/redisdedupe"
+	"github.com/redis/go-redis/v9"
 	"github.com/wechatpay-apiv3/wechatpay-go/core/auth/verifiers"
 )
 
@@ -21,11 +23,14 @@ const serveUsage = `Usage: bizcircle serve [flags]
 A reference receiver built with the kit, for trying 'bizcircle send' or as a
 template: it verifies notifications with the keys from 'bizcircle keygen'
 (only the server's half: public key, public key ID, APIv3 key), runs each
-event's callback once through the in-memory deduper, and prints every event
-and every answer. Ctrl-C stops it.
+event's callback once through the in-memory deduper (or Redis, shared by
+several serve processes), and prints every event and every answer. Ctrl-C
+stops it.
 
-  --fail N   makes each event's callback fail its first N runs, to watch
-             'bizcircle send --retry' recover
+  --fail N      makes each event's callback fail its first N runs, to watch
+                'bizcircle send --retry' recover
+  --redis ADDR  dedupes in the Redis server at ADDR (host:port) instead of
+                in memory, so several receivers share their keys
 `
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -34,6 +39,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	path := fs.String("path", "/wechat/bizcircle", "URL `path` of the notification endpoint")
 	dir := fs.String("dir", defaultKeyDir, "`directory` of the keys written by 'bizcircle keygen'")
 	fail := fs.Int("fail", 0, "fail each event's callback its first `N` times")
+	redisAddr := fs.String("redis", "", "dedupe in the Redis server at `host:port` instead of in memory")
 	if ok, code := parseFlags(fs, serveUsage, args, stdout, stderr); !ok {
 		return code
 	}
@@ -49,12 +55,24 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return exitFailure
 	}
 
+	var deduper bizcircle.Deduper = bizcircle.NewMemoryDeduper()
+	dedupeName := "in-memory deduper"
+	if *redisAddr != "" {
+		rdb := redis.NewClient(&redis.Options{Addr: *redisAddr})
+		defer rdb.Close()
+		if err := rdb.Ping(ctx).Err(); err != nil {
+			fmt.Fprintf(stderr, "bizcircle serve: redis %s: %v\n", *redisAddr, err)
+			return exitFailure
+		}
+		deduper, dedupeName = redisdedupe.New(rdb), "Redis deduper at "+*redisAddr
+	}
+
 	p := &printer{w: stdout}
 	cb := &receiver{print: p.printf, failures: *fail, failed: map[string]int{}}
 	// The whole endpoint: what a mall's server does with its real keys.
 	verifier := verifiers.NewSHA256WithRSAPubkeyVerifier(keys.publicKeyID, *keys.publicKey)
 	h, err := bizcircle.New(keys.apiV3Key, verifier, cb,
-		bizcircle.WithDeduper(bizcircle.NewMemoryDeduper()),
+		bizcircle.WithDeduper(deduper),
 		bizcircle.WithObserver(p.observe),
 		bizcircle.WithLogger(slog.New(slog.DiscardHandler))) // the observer prints instead
 	if err != nil {
@@ -70,7 +88,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return exitFailure
 	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	p.printf("bizcircle serve: listening on http://%s%s (public key %s, in-memory deduper); Ctrl-C stops", ln.Addr(), *path, keys.publicKeyID)
+	p.printf("bizcircle serve: listening on http://%s%s (public key %s, %s); Ctrl-C stops", ln.Addr(), *path, keys.publicKeyID, dedupeName)
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
