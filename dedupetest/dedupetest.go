@@ -40,8 +40,9 @@ import (
 // Config is what the suite asks of one Deduper under test. The suite picks
 // the values; the [Harness] builds a deduper that follows them.
 type Config struct {
-	// Namespace is a fresh string of ASCII letters, digits and underscores,
-	// unique to one subtest. Dedupers built with different namespaces must
+	// Namespace is a fresh string of lower-case ASCII letters, digits and
+	// underscores, starting with a letter and at most 54 bytes long (a valid
+	// SQL identifier), unique to one subtest. Dedupers built with different namespaces must
 	// not see each other's keys; use it as a key prefix, a table name or
 	// similar. A harness that makes a new empty store on every call may
 	// ignore it.
@@ -103,8 +104,9 @@ const (
 //   - a slow callback keeps its claim past the lease;
 //   - a lost lease (a crashed holder) lets the next caller run fn, if
 //     [Harness.Crash] is set;
-//   - different keys, including keys that are prefixes of each other or
-//     hold any bytes, are independent;
+//   - different keys are independent, including keys that are prefixes of
+//     each other, differ in case, hold punctuation, spaces, newlines or
+//     Chinese, or are 1000 bytes long;
 //   - with [Harness.Shared], replicas see each other's completed and
 //     in-flight keys.
 //
@@ -131,7 +133,7 @@ func (s *suite) config(t *testing.T) Config {
 	if len(name) > 40 {
 		name = name[len(name)-40:]
 	}
-	ns := strings.Trim(name, "_") + "_" + strings.ToLower(rand.Text()[:10])
+	ns := "dt_" + strings.ToLower(strings.Trim(name, "_")) + "_" + strings.ToLower(rand.Text()[:10])
 	return Config{Namespace: ns, TTL: suiteTTL, Lease: suiteLease}
 }
 
