@@ -195,9 +195,9 @@ func (d *Deduper) Do(ctx context.Context, key string, fn func(ctx context.Contex
 	return true, d.complete(ctx, rkey, token)
 }
 
-// claim makes one SET key token NX GET, expiring after the lease. It reports whether the
-// caller now holds key; if not, err is nil for a completed key and
-// ErrInFlight for a held one.
+// claim makes one SET key token NX GET, expiring after the lease. It
+// reports whether the caller now holds key; if not, err is nil for a
+// completed key and ErrInFlight for a held one.
 func (d *Deduper) claim(ctx context.Context, rkey, token string) (claimed bool, err error) {
 	var old string
 	if !d.legacy.Load() {
