@@ -3,8 +3,10 @@ package redisdedupe_test
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/go-bizcircle/bizcircle"
 	"github.com/go-bizcircle/bizcircle/bizcircletest"
+	"github.com/go-bizcircle/bizcircle/redisdedupe"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -209,4 +212,71 @@ func transactionID(t *testing.T, m *bizcircletest.Message) string {
 		t.Fatal(err)
 	}
 	return e.TransactionID
+}
+
+// TestRedisFaultDuringCallback pins down what a completion failure means:
+// Redis dies while a callback runs, so the callback's success cannot be
+// recorded; the delivery is answered 500 and, once the lease lapses, WeChat
+// Pay's retry runs the callback a second time.
+func TestRedisFaultDuringCallback(t *testing.T) {
+	srv := startRedis(t)
+	c := redis.NewClient(&redis.Options{Addr: srv.addr})
+	t.Cleanup(func() { c.Close() })
+	wechat := bizcircletest.NewPlatform()
+	const lease = 300 * time.Millisecond
+	running, crashed := make(chan struct{}), make(chan struct{})
+	var runs atomic.Int64
+	h, err := bizcircle.New(wechat.APIv3Key, wechat.Verifier(),
+		bizcircle.CallbackFuncs{Payment: func(ctx context.Context, e *bizcircle.PaymentEvent) error {
+			if runs.Add(1) == 1 {
+				close(running)
+				<-crashed
+			}
+			return nil
+		}},
+		bizcircle.WithDeduper(redisdedupe.New(c, redisdedupe.WithLease(lease))),
+		bizcircle.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(h)
+	t.Cleanup(hs.Close)
+	url := hs.URL
+	m := wechat.Payment(bizcircletest.SamplePayment())
+
+	var attempts []bizcircletest.Attempt
+	answered, delivered := make(chan struct{}), make(chan error, 1)
+	go func() {
+		d := &bizcircletest.Deliverer{
+			Platform: wechat,
+			Schedule: fastRetries(100, 50*time.Millisecond),
+			OnAttempt: func(a bizcircletest.Attempt) {
+				if a.N == 1 {
+					close(answered)
+				}
+			},
+		}
+		var err error
+		attempts, err = d.DeliverURL(context.Background(), url, m)
+		delivered <- err
+	}()
+	<-running
+	srv.stop()
+	close(crashed) // the callback succeeds, but Redis is gone
+	<-answered
+	srv.start()
+	if err := <-delivered; err != nil {
+		t.Fatalf("not acknowledged: %v", err)
+	}
+	if attempts[0].Status != http.StatusInternalServerError {
+		t.Errorf("the delivery whose mark failed was answered %d, want 500", attempts[0].Status)
+	}
+	if n := runs.Load(); n != 2 {
+		t.Errorf("the callback ran %d times, want 2: once before the crash, once on the retry", n)
+	}
+	// The retry's success was recorded: later duplicates run nothing.
+	once := &bizcircletest.Deliverer{Platform: wechat, Schedule: []time.Duration{}}
+	if _, err := once.DeliverURL(context.Background(), url, m); err != nil || runs.Load() != 2 {
+		t.Errorf("a later duplicate: %v, %d runs; want acknowledged, still 2 runs", err, runs.Load())
+	}
 }
