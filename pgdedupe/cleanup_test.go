@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -59,12 +60,14 @@ func TestDeleteExpiredSkipsHeldRows(t *testing.T) {
 	}
 	c.Advance(bizcircle.DefaultTTL)
 
-	claimed, release := make(chan struct{}), make(chan struct{})
+	claimed, hang := make(chan struct{}), make(chan struct{})
+	release := sync.OnceFunc(func() { close(hang) })
+	t.Cleanup(release) // before the pool closes, even if the test fails
 	done := make(chan error, 1)
 	go func() {
 		ran, err := d.Do(ctx, "held", func(context.Context) error {
 			close(claimed)
-			<-release
+			<-hang
 			return nil
 		})
 		if err == nil && !ran {
@@ -72,7 +75,11 @@ func TestDeleteExpiredSkipsHeldRows(t *testing.T) {
 		}
 		done <- err
 	}()
-	<-claimed
+	select {
+	case <-claimed:
+	case err := <-done:
+		t.Fatalf("Do on the expired key returned without running fn: %v", err)
+	}
 
 	cleanupCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -80,7 +87,7 @@ func TestDeleteExpiredSkipsHeldRows(t *testing.T) {
 	if err != nil || n != 1 {
 		t.Errorf("DeleteExpired while a delivery holds a row = (%d, %v), want (1, nil)", n, err)
 	}
-	close(release)
+	release()
 	if err := <-done; err != nil {
 		t.Errorf("the holder's Do: %v", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -212,17 +213,23 @@ func TestDoWhileHeld(t *testing.T) {
 			holder := newDeduper(t, pool, table)
 			dup := newDeduper(t, pool, table, pgdedupe.WithInFlightWait(tt.wait))
 
-			claimed, release := make(chan struct{}), make(chan struct{})
+			claimed, hang := make(chan struct{}), make(chan struct{})
+			release := sync.OnceFunc(func() { close(hang) })
+			t.Cleanup(release) // before the pool closes, even if the test fails
 			holderDone := make(chan error, 1)
 			go func() {
 				_, err := holder.Do(context.Background(), "k", func(context.Context) error {
 					close(claimed)
-					<-release
+					<-hang
 					return tt.holderErr
 				})
 				holderDone <- err
 			}()
-			<-claimed
+			select {
+			case <-claimed:
+			case err := <-holderDone:
+				t.Fatalf("the holder's Do returned without running fn: %v", err)
+			}
 
 			dupDone := make(chan error, 1)
 			var dupRan bool
@@ -253,11 +260,11 @@ func TestDoWhileHeld(t *testing.T) {
 				if err := waitForLockWaiters(context.Background(), pool, app, 1); err != nil {
 					t.Fatal(err)
 				}
-				close(release)
+				release()
 				dupErr = <-dupDone
 			} else {
 				dupErr = <-dupDone // while the holder still runs
-				close(release)
+				release()
 			}
 			if err := <-holderDone; !errors.Is(err, tt.holderErr) {
 				t.Errorf("holder's Do: %v, want %v", err, tt.holderErr)
