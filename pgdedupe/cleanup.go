@@ -22,6 +22,9 @@ func (d *Deduper) DeleteExpired(ctx context.Context) (int64, error) {
 	for {
 		tag, err := d.pool.Exec(ctx, d.sql.deleteExpired, d.now(), d.cleanup.batch)
 		if err != nil {
+			if ctx.Err() != nil {
+				return total, ctx.Err()
+			}
 			return total, fmt.Errorf("pgdedupe: delete expired: %w", err)
 		}
 		total += tag.RowsAffected()

@@ -163,3 +163,13 @@ func poll(timeout time.Duration, cond func() bool) error {
 	}
 	return nil
 }
+
+func TestDeleteExpiredStopsWithItsContext(t *testing.T) {
+	pool := newPool(t, unique("cleanup"), 0)
+	d := newDeduper(t, pool, newTable(t, pool))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if n, err := d.DeleteExpired(ctx); n != 0 || !errors.Is(err, context.Canceled) {
+		t.Errorf("DeleteExpired with a cancelled context = (%d, %v), want (0, context.Canceled)", n, err)
+	}
+}

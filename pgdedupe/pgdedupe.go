@@ -158,7 +158,8 @@ func (callbackTx) Rollback(context.Context) error { return ErrTxOwned }
 // err nil). fn reaches the transaction with [Tx]. When fn returns nil, Do
 // marks the row completed for the TTL and commits; fn's error, a panic, or a
 // failed commit rolls back fn's writes and the row alike, so a retry runs fn
-// again. A failed commit gives ran true and the error.
+// again. fn's error is returned as is; a panic goes on after the rollback; a
+// failed commit gives ran true and the error.
 //
 // While another transaction holds key, Do waits for its outcome for up to the
 // in-flight wait and until shortly before ctx's deadline, then gives an error
