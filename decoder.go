@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -33,12 +34,13 @@ const (
 	HeaderSignature     = "Wechatpay-Signature"
 	HeaderSerial        = "Wechatpay-Serial"
 	HeaderSignatureType = "Wechatpay-Signature-Type"
-	HeaderRequestID     = "Request-ID"
+	HeaderRequestID     = "Request-Id" // canonical form of Request-ID
 )
 
 // A Decoder verifies and decrypts notifications given their headers and raw
 // body, for any framework; [VerifyAndDecrypt] is built on it. A Decoder is
-// safe for concurrent use.
+// safe for concurrent use; its zero value is not usable: create one with
+// [NewDecoder].
 type Decoder struct {
 	aead      cipher.AEAD
 	verifier  auth.Verifier
@@ -60,7 +62,7 @@ func NewDecoder(apiV3Key string, verifier auth.Verifier, opts ...Option) (*Decod
 	if len(apiV3Key) != 32 {
 		return nil, fmt.Errorf("bizcircle: APIv3 key must be 32 bytes, got %d", len(apiV3Key))
 	}
-	if verifier == nil {
+	if verifier == nil || isNilPointer(verifier) {
 		return nil, errors.New("bizcircle: nil verifier")
 	}
 	c := newConfig(opts)
@@ -87,6 +89,13 @@ func NewDecoder(apiV3Key string, verifier auth.Verifier, opts ...Option) (*Decod
 	}, nil
 }
 
+// isNilPointer catches a typed nil, such as a nil *verifiers.SHA256WithRSAVerifier,
+// which would otherwise pass the nil check and panic on the first request.
+func isNilPointer(v any) bool {
+	rv := reflect.ValueOf(v)
+	return rv.Kind() == reflect.Pointer && rv.IsNil()
+}
+
 // envelope is the notification body as sent.
 type envelope struct {
 	ID           string `json:"id"`
@@ -94,7 +103,7 @@ type envelope struct {
 	ResourceType string `json:"resource_type"`
 	EventType    string `json:"event_type"`
 	Summary      string `json:"summary"`
-	Resource     *struct {
+	Resource     struct {
 		OriginalType   string `json:"original_type"`
 		Algorithm      string `json:"algorithm"`
 		Ciphertext     string `json:"ciphertext"`
@@ -127,7 +136,7 @@ func (d *Decoder) decode(ctx context.Context, header http.Header, body []byte) (
 	switch {
 	case env.ID == "" || env.EventType == "":
 		return nil, fmt.Errorf("%w: no id or event_type", ErrEnvelope)
-	case r == nil || r.Ciphertext == "" || r.Nonce == "":
+	case r.Ciphertext == "" || r.Nonce == "":
 		return nil, fmt.Errorf("%w: no resource ciphertext or nonce", ErrEnvelope)
 	case r.Algorithm != AlgorithmAESGCM:
 		return nil, fmt.Errorf("%w: %q", ErrAlgorithm, r.Algorithm)
@@ -200,7 +209,12 @@ func (d *Decoder) verify(ctx context.Context, header http.Header, body []byte) (
 
 func (d *Decoder) report(ctx context.Context, start time.Time, n *Notification, header http.Header, err error) {
 	if err != nil {
-		d.logger.LogAttrs(ctx, slog.LevelWarn, "bizcircle: notification rejected",
+		// Scanners and other sources are noise: Info, not Warn.
+		level := slog.LevelWarn
+		if errors.Is(err, ErrMethod) || errors.Is(err, ErrSourceIP) {
+			level = slog.LevelInfo
+		}
+		d.logger.LogAttrs(ctx, level, "bizcircle: notification rejected",
 			slog.String("request_id", header.Get(HeaderRequestID)), slog.String("error", err.Error()))
 	}
 	if d.observer == nil {

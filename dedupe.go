@@ -48,7 +48,13 @@ const (
 //
 // Keys are kept as 128-bit SHA-256 fingerprints, so memory per key does not
 // grow with key length. A MemoryDeduper is safe for concurrent use and starts
-// no goroutines: expired keys are dropped as new ones arrive.
+// no goroutines: expired keys are dropped as new ones arrive. Its zero value
+// is not usable: create one with [NewMemoryDeduper].
+//
+// What it remembers is lost when the process restarts, and a key evicted at
+// the bound is forgotten early: a retry or a replayed notification of such an
+// event runs its callback again. Use a persistent deduper (redisdedupe,
+// pgdedupe) where that matters, or make callbacks idempotent.
 type MemoryDeduper struct {
 	ttl     time.Duration
 	maxKeys int

@@ -84,7 +84,14 @@ type answer struct {
 	body   []byte
 }
 
+// answers is searched in order: processing errors come first, because a
+// callback's own error may wrap one of the rejection errors.
 var answers = []answer{
+	{ErrNotVerified, http.StatusInternalServerError, failBody("request was not verified")},
+	{ErrCallbackPanic, http.StatusInternalServerError, failBody("callback panicked")},
+	{ErrCallback, http.StatusInternalServerError, failBody("callback failed")},
+	{ErrInFlight, http.StatusInternalServerError, failBody("event is being processed")},
+	{ErrDeduper, http.StatusInternalServerError, failBody("deduper failed")},
 	{ErrMethod, http.StatusMethodNotAllowed, failBody("method not allowed")},
 	{ErrBodyTooLarge, http.StatusRequestEntityTooLarge, failBody("body too large")},
 	{ErrSourceIP, http.StatusForbidden, failBody("source address not allowed")},
@@ -95,11 +102,6 @@ var answers = []answer{
 	{ErrAlgorithm, http.StatusBadRequest, failBody("unsupported resource algorithm")},
 	{ErrDecrypt, http.StatusBadRequest, failBody("resource decryption failed")},
 	{ErrPlaintext, http.StatusBadRequest, failBody("plaintext is not the event's JSON")},
-	{ErrNotVerified, http.StatusInternalServerError, failBody("request was not verified")},
-	{ErrCallbackPanic, http.StatusInternalServerError, failBody("callback panicked")},
-	{ErrCallback, http.StatusInternalServerError, failBody("callback failed")},
-	{ErrInFlight, http.StatusInternalServerError, failBody("event is being processed")},
-	{ErrDeduper, http.StatusInternalServerError, failBody("deduper failed")},
 }
 
 // failBody builds the answer at init, so answering allocates nothing. The

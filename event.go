@@ -68,7 +68,7 @@ type PaymentEvent struct {
 	ShopNumber   string    `json:"shop_number"`
 	AppID        string    `json:"appid"` // the mall's AppID the OpenID belongs to
 	OpenID       string    `json:"openid"`
-	TimeEnd      time.Time `json:"time_end"` // when the payment completed
+	TimeEnd      time.Time `json:"time_end"` // when the payment completed; zero if not RFC 3339
 	Amount       int64     `json:"amount"`   // paid amount, fen
 	// TransactionID is WeChat Pay's order number, the event's identity.
 	TransactionID string `json:"transaction_id"`
@@ -90,7 +90,7 @@ type RefundEvent struct {
 	ShopNumber    string    `json:"shop_number"`
 	AppID         string    `json:"appid"`
 	OpenID        string    `json:"openid"`
-	RefundTime    time.Time `json:"refund_time"`
+	RefundTime    time.Time `json:"refund_time"`   // zero if not RFC 3339
 	PayAmount     int64     `json:"pay_amount"`    // the original payment, fen
 	RefundAmount  int64     `json:"refund_amount"` // this refund, fen
 	TransactionID string    `json:"transaction_id"`
@@ -111,6 +111,51 @@ type AuthorizationEvent struct {
 	Code     string `json:"code"` // membership card code
 	MchID    string `json:"mchid"`
 	AuthType string `json:"auth_type"` // AuthRegistered or AuthRegisteredAndAuthorized
+}
+
+// UnmarshalJSON decodes the resource leniently: a time_end that is absent,
+// empty or not RFC 3339 leaves TimeEnd zero rather than failing, because a
+// notification refused for it would be retried for a day and then lost.
+func (e *PaymentEvent) UnmarshalJSON(b []byte) error {
+	type plain PaymentEvent
+	aux := struct {
+		*plain
+		TimeEnd lenientTime `json:"time_end"`
+	}{plain: (*plain)(e)}
+	if err := json.Unmarshal(b, &aux); err != nil {
+		return err
+	}
+	e.TimeEnd = time.Time(aux.TimeEnd)
+	return nil
+}
+
+// UnmarshalJSON decodes the resource leniently, as PaymentEvent's does:
+// a refund_time that is not RFC 3339 leaves RefundTime zero.
+func (e *RefundEvent) UnmarshalJSON(b []byte) error {
+	type plain RefundEvent
+	aux := struct {
+		*plain
+		RefundTime lenientTime `json:"refund_time"`
+	}{plain: (*plain)(e)}
+	if err := json.Unmarshal(b, &aux); err != nil {
+		return err
+	}
+	e.RefundTime = time.Time(aux.RefundTime)
+	return nil
+}
+
+// lenientTime is RFC 3339 with or without fractional seconds, and zero for
+// anything else.
+type lenientTime time.Time
+
+func (t *lenientTime) UnmarshalJSON(b []byte) error {
+	var s string
+	if json.Unmarshal(b, &s) != nil {
+		return nil
+	}
+	parsed, _ := time.Parse(time.RFC3339, s)
+	*t = lenientTime(parsed)
+	return nil
 }
 
 // The parse functions decode the plaintext and return the event's dedupe key:

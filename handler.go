@@ -14,7 +14,10 @@ import (
 
 // Callbacks process events. A callback that returns an error (or panics)
 // gets the event again on WeChat Pay's next retry; one that returns nil
-// never sees that event again. The ctx carries the [Notification].
+// never sees that event again, as far as the [Deduper] remembers it. The
+// ctx is the request's, carrying the [Notification]; it is cancelled if
+// WeChat Pay hangs up, which it does after about 5 seconds, so keep
+// callbacks short. Callbacks may run concurrently for different events.
 type Callbacks interface {
 	OnPayment(ctx context.Context, e *PaymentEvent) error
 	OnRefund(ctx context.Context, e *RefundEvent) error
@@ -62,7 +65,8 @@ func (f CallbackFuncs) OnAuthorization(ctx context.Context, e *AuthorizationEven
 // A Dispatcher parses verified notifications into typed events and runs the
 // matching callback through a [Deduper], once per event. It is the
 // http.Handler that [NewHandler] returns; frameworks that are not net/http
-// call [Dispatcher.Dispatch]. A Dispatcher is safe for concurrent use.
+// call [Dispatcher.Dispatch]. A Dispatcher is safe for concurrent use; its
+// zero value is not usable: create one with [NewDispatcher].
 type Dispatcher struct {
 	cb       Callbacks
 	deduper  Deduper
@@ -71,7 +75,8 @@ type Dispatcher struct {
 }
 
 // NewDispatcher returns a Dispatcher for cb. It uses the options
-// WithDeduper, WithLogger and WithObserver. It panics if cb is nil.
+// WithDeduper, WithLogger and WithObserver, none of which can fail; the
+// others, and their errors, are for [NewDecoder]. It panics if cb is nil.
 func NewDispatcher(cb Callbacks, opts ...Option) *Dispatcher {
 	if cb == nil {
 		panic("bizcircle: nil Callbacks")
@@ -218,7 +223,7 @@ func (d *Dispatcher) report(ctx context.Context, start time.Time, n *Notificatio
 	}
 }
 
-var outcomeLevel = map[Outcome]slog.Level{
+var outcomeLevel = [...]slog.Level{
 	OutcomeProcessed: slog.LevelDebug,
 	OutcomeDuplicate: slog.LevelInfo,
 	OutcomeIgnored:   slog.LevelInfo,

@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -366,4 +368,106 @@ func TestNewDispatcherPanicsOnNilCallbacks(t *testing.T) {
 		}
 	}()
 	bizcircle.NewDispatcher(nil)
+}
+
+func TestTimesAreLenient(t *testing.T) {
+	for _, tc := range []struct{ name, field string }{
+		{"an empty time", `""`},
+		{"a time without zone", `"2020-09-16 16:04:02"`},
+		{"a number", `1600243442`},
+		{"null", `null`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cb := &recorder{}
+			h := newEndpoint(t, platform, cb)
+			pay := platform.Notify(bizcircle.EventPayment, "mall_transaction", "", []byte(`{"transaction_id":"7","amount":1,"time_end":`+tc.field+`}`))
+			refund := platform.Notify(bizcircle.EventRefund, "mall_refund", "", []byte(`{"refund_id":"8","refund_time":`+tc.field+`}`))
+			for _, m := range []*bizcircletest.Message{pay, refund} {
+				if w := serve(h, m.Request("/notify")); w.Code != http.StatusNoContent {
+					t.Fatalf("%s: status %d, want 204: the event must not be refused for its time", m.EventType, w.Code)
+				}
+			}
+			if len(cb.payments) != 1 || !cb.payments[0].TimeEnd.IsZero() || cb.payments[0].Amount != 1 {
+				t.Errorf("payments = %+v, want one with a zero TimeEnd and its other fields", cb.payments)
+			}
+			if len(cb.refunds) != 1 || !cb.refunds[0].RefundTime.IsZero() || cb.refunds[0].RefundID != "8" {
+				t.Errorf("refunds = %+v, want one with a zero RefundTime", cb.refunds)
+			}
+		})
+	}
+}
+
+func TestLogsCarryIDs(t *testing.T) {
+	var logs logBuffer
+	h := newEndpoint(t, platform, bizcircle.CallbackFuncs{
+		Payment: func(context.Context, *bizcircle.PaymentEvent) error { return errors.New("ledger down") },
+	}, bizcircle.WithLogger(logs.logger()))
+	m := platform.Payment(bizcircletest.SamplePayment())
+	serve(h, m.Request("/notify"))
+	for _, want := range []string{
+		"notification_id=" + m.ID,
+		"request_id=" + m.Header.Get(bizcircle.HeaderRequestID),
+		"event_type=" + bizcircle.EventPayment,
+		"outcome=failed",
+		"ledger down",
+	} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("logs lack %q:\n%s", want, logs.String())
+		}
+	}
+}
+
+// countingVerifier counts the signatures it is asked to verify.
+type countingVerifier struct {
+	auth.Verifier
+	calls atomic.Int64
+}
+
+func (c *countingVerifier) Verify(ctx context.Context, serial, message, signature string) error {
+	c.calls.Add(1)
+	return c.Verifier.Verify(ctx, serial, message, signature)
+}
+
+func TestSignTestProbeIsRefusedUnverified(t *testing.T) {
+	v := &countingVerifier{Verifier: platform.Verifier()}
+	cb := &recorder{}
+	h, err := bizcircle.New(platform.APIv3Key, v, cb, bizcircle.WithClock(fixedClock), bizcircle.WithLogger(discardLogger))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := platform.Payment(bizcircletest.SamplePayment())
+	// A probe whose whole value is valid base64 of the right size.
+	m.Header.Set(bizcircle.HeaderSignature, bizcircle.SignTestPrefix+m.Header.Get(bizcircle.HeaderSignature)[19:])
+	w := serve(h, m.Request("/notify"))
+	if w.Code != http.StatusUnauthorized || cb.calls.Load() != 0 {
+		t.Fatalf("status %d, %d callbacks; want 401 and none", w.Code, cb.calls.Load())
+	}
+	if v.calls.Load() != 0 {
+		t.Errorf("the verifier was asked %d times: a probe is refused before verification", v.calls.Load())
+	}
+}
+
+func TestTypedNilVerifier(t *testing.T) {
+	var v *verifiers.SHA256WithRSAVerifier
+	if _, err := bizcircle.New(platform.APIv3Key, v, &recorder{}); err == nil {
+		t.Fatal("New accepted a typed nil verifier")
+	}
+}
+
+func TestAllowedIPsWithoutPrefixes(t *testing.T) {
+	if _, err := bizcircle.New(platform.APIv3Key, platform.Verifier(), &recorder{}, bizcircle.WithAllowedIPs(nil)); err == nil {
+		t.Fatal("New accepted WithAllowedIPs with no prefixes")
+	}
+}
+
+func TestCallbackErrorWrappingASentinelIsStill500(t *testing.T) {
+	h := newEndpoint(t, platform, bizcircle.CallbackFuncs{
+		Payment: func(context.Context, *bizcircle.PaymentEvent) error {
+			return fmt.Errorf("calling the points API: %w", bizcircle.ErrSignature)
+		},
+	}, bizcircle.WithLogger(discardLogger))
+	w := serve(h, platform.Payment(bizcircletest.SamplePayment()).Request("/notify"))
+	if w.Code != http.StatusInternalServerError || w.Body.String() != failBody("callback failed") {
+		t.Fatalf("got %d %s, want 500 callback failed", w.Code, w.Body)
+	}
 }

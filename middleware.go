@@ -62,9 +62,11 @@ func (d *Decoder) readBody(w http.ResponseWriter, r *http.Request) ([]byte, erro
 		return nil, fmt.Errorf("%w: %w", ErrBodyTooLarge, &http.MaxBytesError{Limit: d.maxBody})
 	}
 	rd := http.MaxBytesReader(w, r.Body, d.maxBody)
+	// Trust Content-Length for the first allocation only up to a typical
+	// notification's size: an unverified client must not pick the size.
 	size := 512
 	if r.ContentLength > 0 {
-		size = int(r.ContentLength) + 1 // +1 so io.EOF needs no growth
+		size = int(min(r.ContentLength, 16<<10)) + 1 // +1 so io.EOF needs no growth
 	}
 	buf := make([]byte, 0, size)
 	for {

@@ -187,8 +187,8 @@ var badRequests = []badRequest{
 	{"a payment with a string amount", func() *http.Request {
 		return signedPlaintext(bizcircle.EventPayment, `{"transaction_id":"1","amount":"200"}`)
 	}, 400, "plaintext is not the event's JSON", bizcircle.ErrPlaintext},
-	{"a payment with a malformed time_end", func() *http.Request {
-		return signedPlaintext(bizcircle.EventPayment, `{"transaction_id":"1","time_end":"2020-09-16 16:04:02"}`)
+	{"a payment that is a JSON array", func() *http.Request {
+		return signedPlaintext(bizcircle.EventPayment, `[{"transaction_id":"1"}]`)
 	}, 400, "plaintext is not the event's JSON", bizcircle.ErrPlaintext},
 	{"a refund without refund_id", func() *http.Request {
 		return signedPlaintext(bizcircle.EventRefund, `{"transaction_id":"1","refund_amount":100}`)

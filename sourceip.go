@@ -39,6 +39,10 @@ func WithAllowedIPs(clientIP func(r *http.Request) (netip.Addr, bool), prefixes 
 		clientIP = RemoteIP
 	}
 	return func(c *config) {
+		if len(prefixes) == 0 {
+			c.fail("WithAllowedIPs: no prefixes: every request would be refused")
+			return
+		}
 		c.allowed = func(r *http.Request) bool {
 			addr, ok := clientIP(r)
 			if !ok {
