@@ -72,6 +72,24 @@ func BenchmarkPipeline(b *testing.B) {
 		}
 	})
 
+	// Through the real MemoryDeduper: a completed key that expires at once
+	// makes every iteration a fresh event.
+	b.Run("bizcircle-memory", func(b *testing.B) {
+		h, _ := bizcircle.New(wechat.APIv3Key, wechat.Verifier(), bizcircle.CallbackFuncs{
+			Payment: func(_ context.Context, e *bizcircle.PaymentEvent) error { sink += e.Amount; return nil },
+		}, bizcircle.WithDeduper(bizcircle.NewMemoryDeduper(bizcircle.MemoryTTL(time.Nanosecond))))
+		w := &discardWriter{h: http.Header{}}
+		b.ReportAllocs()
+		for b.Loop() {
+			rewind()
+			w.code = 0
+			h.ServeHTTP(w, r)
+			if w.code != http.StatusNoContent {
+				b.Fatalf("status %d", w.code)
+			}
+		}
+	})
+
 	b.Run("bizcircle-duplicate", func(b *testing.B) {
 		h, _ := bizcircle.New(wechat.APIv3Key, wechat.Verifier(), bizcircle.CallbackFuncs{}, bizcircle.WithLogger(discardLogger))
 		w := &discardWriter{h: http.Header{}}

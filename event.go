@@ -60,7 +60,9 @@ func NewContext(ctx context.Context, n *Notification) context.Context {
 }
 
 // PaymentEvent is the decrypted MALL_TRANSACTION.SUCCESS resource: a
-// shopper's payment in a mall shop. Amounts are in fen (0.01 CNY).
+// shopper's payment in a mall shop. Amounts are in fen (0.01 CNY). The
+// dispatcher decodes it leniently: unknown fields are ignored, and a time_end
+// that is not RFC 3339 is left zero rather than refusing the event.
 type PaymentEvent struct {
 	MchID        string    `json:"mchid"`         // the shop's merchant ID
 	MerchantName string    `json:"merchant_name"` // the mall's name
@@ -68,7 +70,7 @@ type PaymentEvent struct {
 	ShopNumber   string    `json:"shop_number"`
 	AppID        string    `json:"appid"` // the mall's AppID the OpenID belongs to
 	OpenID       string    `json:"openid"`
-	TimeEnd      time.Time `json:"time_end"` // when the payment completed; zero if not RFC 3339
+	TimeEnd      time.Time `json:"time_end"` // when the payment completed
 	Amount       int64     `json:"amount"`   // paid amount, fen
 	// TransactionID is WeChat Pay's order number, the event's identity.
 	TransactionID string `json:"transaction_id"`
@@ -82,7 +84,8 @@ type PaymentEvent struct {
 }
 
 // RefundEvent is the decrypted MALL_REFUND.SUCCESS resource: a refund of a
-// payment whose points were synced. Amounts are in fen.
+// payment whose points were synced. Amounts are in fen. It is decoded as
+// leniently as [PaymentEvent].
 type RefundEvent struct {
 	MchID         string    `json:"mchid"`
 	MerchantName  string    `json:"merchant_name"`
@@ -113,35 +116,17 @@ type AuthorizationEvent struct {
 	AuthType string `json:"auth_type"` // AuthRegistered or AuthRegisteredAndAuthorized
 }
 
-// UnmarshalJSON decodes the resource leniently: a time_end that is absent,
-// empty or not RFC 3339 leaves TimeEnd zero rather than failing, because a
+// The wire forms decode times leniently, in one pass: a time that is
+// absent, empty or not RFC 3339 is left zero rather than failing, because a
 // notification refused for it would be retried for a day and then lost.
-func (e *PaymentEvent) UnmarshalJSON(b []byte) error {
-	type plain PaymentEvent
-	aux := struct {
-		*plain
-		TimeEnd lenientTime `json:"time_end"`
-	}{plain: (*plain)(e)}
-	if err := json.Unmarshal(b, &aux); err != nil {
-		return err
-	}
-	e.TimeEnd = time.Time(aux.TimeEnd)
-	return nil
+type paymentWire struct {
+	PaymentEvent
+	TimeEnd lenientTime `json:"time_end"`
 }
 
-// UnmarshalJSON decodes the resource leniently, as PaymentEvent's does:
-// a refund_time that is not RFC 3339 leaves RefundTime zero.
-func (e *RefundEvent) UnmarshalJSON(b []byte) error {
-	type plain RefundEvent
-	aux := struct {
-		*plain
-		RefundTime lenientTime `json:"refund_time"`
-	}{plain: (*plain)(e)}
-	if err := json.Unmarshal(b, &aux); err != nil {
-		return err
-	}
-	e.RefundTime = time.Time(aux.RefundTime)
-	return nil
+type refundWire struct {
+	RefundEvent
+	RefundTime lenientTime `json:"refund_time"`
 }
 
 // lenientTime is RFC 3339 with or without fractional seconds, and zero for
@@ -149,11 +134,11 @@ func (e *RefundEvent) UnmarshalJSON(b []byte) error {
 type lenientTime time.Time
 
 func (t *lenientTime) UnmarshalJSON(b []byte) error {
-	var s string
-	if json.Unmarshal(b, &s) != nil {
+	// An RFC 3339 time needs no JSON unescaping: anything else is zero anyway.
+	if len(b) < 2 || b[0] != '"' || b[len(b)-1] != '"' {
 		return nil
 	}
-	parsed, _ := time.Parse(time.RFC3339, s)
+	parsed, _ := time.Parse(time.RFC3339, string(b[1:len(b)-1]))
 	*t = lenientTime(parsed)
 	return nil
 }
@@ -162,10 +147,12 @@ func (t *lenientTime) UnmarshalJSON(b []byte) error {
 // the event type plus its business ID, so a manual re-push with a new
 // notification ID is still one event.
 func parsePayment(n *Notification) (*PaymentEvent, string, error) {
-	e := new(PaymentEvent)
-	if err := unmarshalEvent(n.Plaintext, e); err != nil {
+	var w paymentWire
+	if err := unmarshalEvent(n.Plaintext, &w); err != nil {
 		return nil, "", err
 	}
+	e := &w.PaymentEvent
+	e.TimeEnd = time.Time(w.TimeEnd)
 	if e.TransactionID == "" {
 		return nil, "", fmt.Errorf("%w: no transaction_id", ErrPlaintext)
 	}
@@ -173,10 +160,12 @@ func parsePayment(n *Notification) (*PaymentEvent, string, error) {
 }
 
 func parseRefund(n *Notification) (*RefundEvent, string, error) {
-	e := new(RefundEvent)
-	if err := unmarshalEvent(n.Plaintext, e); err != nil {
+	var w refundWire
+	if err := unmarshalEvent(n.Plaintext, &w); err != nil {
 		return nil, "", err
 	}
+	e := &w.RefundEvent
+	e.RefundTime = time.Time(w.RefundTime)
 	if e.RefundID == "" {
 		return nil, "", fmt.Errorf("%w: no refund_id", ErrPlaintext)
 	}
@@ -195,7 +184,7 @@ func parseAuthorization(n *Notification) (*AuthorizationEvent, string, error) {
 // plaintext.
 func unmarshalEvent(plaintext []byte, v any) error {
 	if err := json.Unmarshal(plaintext, v); err != nil {
-		return fmt.Errorf("%w: %T", ErrPlaintext, v)
+		return fmt.Errorf("%w: not the event's JSON", ErrPlaintext)
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -208,17 +209,42 @@ func TestDuplicates(t *testing.T) {
 	}
 }
 
+// entering counts the deliveries that reached the deduper.
+type entering struct {
+	bizcircle.Deduper
+	n atomic.Int64
+}
+
+func (e *entering) Do(ctx context.Context, key string, fn func(context.Context) error) (bool, error) {
+	e.n.Add(1)
+	return e.Deduper.Do(ctx, key, fn)
+}
+
 func TestConcurrentDuplicatesRunOnce(t *testing.T) {
+	const deliveries = 50
 	m := platform.Payment(bizcircletest.SamplePayment())
-	cb := &recorder{fail: func() error { time.Sleep(time.Millisecond); return nil }} // hold the key a while
-	h := newEndpoint(t, platform, cb)
+	d := &entering{Deduper: bizcircle.NewMemoryDeduper()}
+	var calls atomic.Int64
+	h := newEndpoint(t, platform, bizcircle.CallbackFuncs{Payment: func(context.Context, *bizcircle.PaymentEvent) error {
+		calls.Add(1)
+		// Hold the key until every delivery has reached the deduper, so all
+		// 50 overlap with this one.
+		deadline := time.Now().Add(10 * time.Second)
+		for d.n.Load() < deliveries && time.Now().Before(deadline) {
+			runtime.Gosched()
+		}
+		return nil
+	}}, bizcircle.WithDeduper(d))
 	var wg sync.WaitGroup
-	codes := make([]int, 50)
+	codes := make([]int, deliveries)
 	for i := range codes {
 		wg.Go(func() { codes[i] = serve(h, m.Request("/notify")).Code })
 	}
 	wg.Wait()
-	if n := cb.calls.Load(); n != 1 {
+	if d.n.Load() != deliveries {
+		t.Fatalf("%d deliveries reached the deduper, want %d", d.n.Load(), deliveries)
+	}
+	if n := calls.Load(); n != 1 {
 		t.Errorf("callback ran %d times, want 1", n)
 	}
 	for i, c := range codes {

@@ -348,14 +348,12 @@ func readEventData(file, eventType string, ev *sendEvents, stdin io.Reader) erro
 	if err != nil {
 		return err
 	}
-	// The events' own UnmarshalJSON is lenient, as a receiver must be; a
-	// sender is strict, so decode into method-less copies of their types.
 	var target any
 	switch eventType {
 	case bizcircle.EventPayment:
-		target = (*strictPayment)(&ev.payment)
+		target = &ev.payment
 	case bizcircle.EventRefund:
-		target = (*strictRefund)(&ev.refund)
+		target = &ev.refund
 	default:
 		target = &ev.authorization
 	}
@@ -366,11 +364,6 @@ func readEventData(file, eventType string, ev *sendEvents, stdin io.Reader) erro
 	}
 	return nil
 }
-
-type (
-	strictPayment bizcircle.PaymentEvent
-	strictRefund  bizcircle.RefundEvent
-)
 
 // tamper returns a copy of m whose body was changed after signing, as an
 // attacker would: same envelope, different bytes.
