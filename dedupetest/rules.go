@@ -143,7 +143,9 @@ func testPanic(t *testing.T, s *suite) {
 }
 
 func testTTL(t *testing.T, s *suite) {
-	d, cfg := s.one(t)
+	cfg := s.config(t)
+	cfg.TTL = shortTTL
+	d := s.replicas(t, cfg, 1)[0]
 	const key = "4200000005"
 	var p probe
 	var fnEnd time.Time
@@ -454,14 +456,16 @@ func hold(t *testing.T, d bizcircle.Deduper, key string, p *probe, fnErr error) 
 			return fnErr
 		}))
 	}()
+	// Registered first, so a failure below still lets the holder return.
+	t.Cleanup(func() { h.finish(t) })
 	select {
 	case <-started:
 	case r := <-h.result:
+		h.result <- r // for the cleanup's finish
 		t.Fatalf("Do on a fresh key = (ran %v, err %v) without running fn", r.ran, r.err)
 	case <-time.After(5 * time.Second):
 		t.Fatal("Do on a fresh key did not run fn within 5s")
 	}
-	t.Cleanup(func() { h.finish(t) })
 	return h
 }
 

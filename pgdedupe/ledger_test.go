@@ -234,3 +234,29 @@ func TestLedgerConcurrentDuplicates(t *testing.T) {
 		})
 	}
 }
+
+// TestLedgerCommitsAfterTheCallerLeaves: WeChat Pay hangs up after 5
+// seconds, cancelling the request's context. A callback that finished its
+// work must still commit, or every retry would redo its external effects.
+func TestLedgerCommitsAfterTheCallerLeaves(t *testing.T) {
+	pool := newPool(t, unique("leave"), 0)
+	d := newDeduper(t, pool, newTable(t, pool))
+	l := newLedger(t, pool)
+	ctx, cancel := context.WithCancel(context.Background())
+	ran, err := d.Do(ctx, "4200000777", func(ctx context.Context) error {
+		if err := l.award(ctx, "4200000777", 5); err != nil {
+			return err
+		}
+		cancel() // the caller gives up after the callback's last write
+		return nil
+	})
+	if !ran || err != nil {
+		t.Fatalf("Do = (%v, %v), want (true, nil): the finished callback must commit", ran, err)
+	}
+	if n := l.rows(t, "4200000777"); n != 1 {
+		t.Fatalf("%d ledger rows, want 1", n)
+	}
+	if ran, err := d.Do(context.Background(), "4200000777", func(context.Context) error { return nil }); ran || err != nil {
+		t.Fatalf("retry: Do = (%v, %v), want (false, nil)", ran, err)
+	}
+}

@@ -159,7 +159,10 @@ func (callbackTx) Rollback(context.Context) error { return ErrTxOwned }
 // marks the row completed for the TTL and commits; fn's error, a panic, or a
 // failed commit rolls back fn's writes and the row alike, so a retry runs fn
 // again. fn's error is returned as is; a panic goes on after the rollback; a
-// failed commit gives ran true and the error.
+// failed commit gives ran true and the error. Once fn has returned nil, the
+// mark and the commit no longer depend on ctx (they are bounded by 10
+// seconds of their own): a callback that finished commits even if the caller
+// hung up, rather than running again on the retry.
 //
 // While another transaction holds key, Do waits for its outcome for up to the
 // in-flight wait and until shortly before ctx's deadline, then gives an error
@@ -190,19 +193,27 @@ func (d *Deduper) Do(ctx context.Context, key string, fn func(ctx context.Contex
 	if err := fn(context.WithValue(ctx, txKey{}, pgx.Tx(callbackTx{tx}))); err != nil {
 		return true, err
 	}
-	tag, err := tx.Exec(ctx, d.sql.complete, id, d.now().Add(d.ttl))
+	// fn's work is done: finish it even if the caller has gone (WeChat Pay
+	// hangs up after 5 seconds), so it commits instead of running again.
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
+	defer cancel()
+	tag, err := tx.Exec(fctx, d.sql.complete, id, d.now().Add(d.ttl))
 	if err != nil {
 		return true, fmt.Errorf("pgdedupe: mark completed: %w", err)
 	}
 	if tag.RowsAffected() != 1 {
 		return true, errors.New("pgdedupe: mark completed: the callback deleted the dedupe row")
 	}
-	if err := tx.Commit(ctx); err != nil {
+	if err := tx.Commit(fctx); err != nil {
 		return true, fmt.Errorf("pgdedupe: commit: %w", err)
 	}
 	committed = true
 	return true, nil
 }
+
+// finishTimeout bounds marking and committing after fn succeeded, which no
+// longer depend on the caller's context.
+const finishTimeout = 10 * time.Second
 
 // claimAttempts bounds the retries when the row vanishes between statements:
 // the cleanup deleted it as expired after the insert found it.
