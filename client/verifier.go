@@ -242,19 +242,25 @@ func (v *PlatformVerifier) refetch(ctx context.Context) error {
 	v.inflight, v.lastStart = f, now
 	v.mu.Unlock()
 
+	// Waiters are released however the download ends, a panic included.
+	f.err = errDownloadPanicked
+	defer func() {
+		v.mu.Lock()
+		v.inflight = nil
+		v.mu.Unlock()
+		close(f.done)
+	}()
 	// The download outlives a cancelled caller: others may be waiting.
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), v.timeout)
-	err := v.certs.DownloadCertificates(dctx)
-	cancel()
-	if err != nil {
-		err = fmt.Errorf("downloading platform certificates: %w", err)
+	defer cancel()
+	if err := v.certs.DownloadCertificates(dctx); err != nil {
+		f.err = fmt.Errorf("downloading platform certificates: %w", err)
+		return f.err
 	}
-	f.err = err
-	v.mu.Lock()
-	v.inflight = nil
-	v.mu.Unlock()
-	close(f.done)
-	return err
+	f.err = nil
+	return nil
 }
+
+var errDownloadPanicked = errors.New("client: downloading platform certificates panicked")
 
 var _ auth.Verifier = (*PlatformVerifier)(nil)

@@ -29,7 +29,12 @@
 // Completed keys are only as durable as Redis: run it with appendonly yes
 // (appendfsync always loses no mark in a crash, everysec up to a second's)
 // and a noeviction policy, or a restart or eviction lets WeChat Pay's later
-// retries run completed events again.
+// retries run completed events again. Likewise a Sentinel or Cluster
+// failover that loses a claim (replication is asynchronous) lets another
+// replica claim the event while the first still runs its callback, which can
+// then run twice; keep callbacks idempotent on the business ID, or keep the
+// ledger in PostgreSQL with pgdedupe, where the mark and the work commit
+// together.
 package redisdedupe
 
 import (

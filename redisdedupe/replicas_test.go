@@ -90,14 +90,14 @@ func TestReplicas(t *testing.T) {
 	wechat := bizcircletest.NewPlatform()
 	prefix := testPrefix(t, newClient(t))
 	var l ledger
-	// Payments whose ID is in hold wait for hold's channel, or 2 seconds.
+	// Payments whose ID is in hold wait for hold's channel, or 20 seconds.
 	var hold sync.Map
 	payment := func(ctx context.Context, e *bizcircle.PaymentEvent) error {
 		l.add(e.TransactionID)
 		if ch, ok := hold.Load(e.TransactionID); ok {
 			select {
 			case <-ch.(chan struct{}):
-			case <-time.After(2 * time.Second):
+			case <-time.After(20 * time.Second):
 			}
 		}
 		return nil

@@ -59,7 +59,13 @@ func writeKeys(dir string, p *bizcircletest.Platform, force bool) error {
 		{apiV3KeyFile, []byte(p.APIv3Key + "\n"), 0o600},
 	}
 	for _, f := range files {
-		if err := os.WriteFile(filepath.Join(dir, f.name), f.data, f.perm); err != nil {
+		path := filepath.Join(dir, f.name)
+		if err := os.WriteFile(path, f.data, f.perm); err != nil {
+			return err
+		}
+		// WriteFile keeps an existing file's mode: --force must not leave a
+		// new private key world-readable.
+		if err := os.Chmod(path, f.perm); err != nil {
 			return err
 		}
 	}

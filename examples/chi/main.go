@@ -42,11 +42,11 @@ func main() {
 	}
 	r, err := newRouter(apiV3Key, verifier, bizcircle.CallbackFuncs{
 		Payment: func(ctx context.Context, e *bizcircle.PaymentEvent) error {
-			log.Printf("award points: openid=%s transaction_id=%s amount=%d fen", e.OpenID, e.TransactionID, e.Amount)
+			log.Printf("award points: transaction_id=%s amount=%d fen", e.TransactionID, e.Amount)
 			return nil // an error makes WeChat Pay retry
 		},
 		Refund: func(ctx context.Context, e *bizcircle.RefundEvent) error {
-			log.Printf("take back points: openid=%s refund_id=%s amount=%d fen", e.OpenID, e.RefundID, e.RefundAmount)
+			log.Printf("take back points: refund_id=%s amount=%d fen", e.RefundID, e.RefundAmount)
 			return nil
 		},
 	})

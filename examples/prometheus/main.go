@@ -13,6 +13,7 @@ import (
 	"flag"
 	"log"
 	"net/http"
+	"slices"
 
 	"github.com/go-bizcircle/bizcircle"
 	"github.com/go-bizcircle/bizcircle/examples/internal/devkeys"
@@ -93,7 +94,7 @@ func reason(err error) string {
 // newRouter returns the notification endpoint at POST /wechat/bizcircle,
 // reporting to m, and the metrics gathered by reg at GET /metrics.
 func newRouter(apiV3Key string, verifier auth.Verifier, cb bizcircle.Callbacks, m *metrics, reg prometheus.Gatherer, opts ...bizcircle.Option) (http.Handler, error) {
-	h, err := bizcircle.New(apiV3Key, verifier, cb, append(opts, bizcircle.WithObserver(m.observe))...)
+	h, err := bizcircle.New(apiV3Key, verifier, cb, slices.Concat(opts, []bizcircle.Option{bizcircle.WithObserver(m.observe)})...)
 	if err != nil {
 		return nil, err
 	}
@@ -115,7 +116,7 @@ func main() {
 	reg.MustRegister(prometheus.NewGoCollector())
 	r, err := newRouter(apiV3Key, verifier, bizcircle.CallbackFuncs{
 		Payment: func(ctx context.Context, e *bizcircle.PaymentEvent) error {
-			log.Printf("award points: openid=%s transaction_id=%s amount=%d fen", e.OpenID, e.TransactionID, e.Amount)
+			log.Printf("award points: transaction_id=%s amount=%d fen", e.TransactionID, e.Amount)
 			return nil
 		},
 	}, newMetrics(reg), reg)

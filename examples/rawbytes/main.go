@@ -76,7 +76,7 @@ func main() {
 	}
 	r, err := newReceiver(apiV3Key, verifier, bizcircle.CallbackFuncs{
 		Payment: func(ctx context.Context, e *bizcircle.PaymentEvent) error {
-			log.Printf("award points: openid=%s transaction_id=%s amount=%d fen", e.OpenID, e.TransactionID, e.Amount)
+			log.Printf("award points: transaction_id=%s amount=%d fen", e.TransactionID, e.Amount)
 			return nil
 		},
 	})
