@@ -4,12 +4,12 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
-	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/go-bizcircle/bizcircle/bizcircletest"
+	"github.com/go-bizcircle/bizcircle/internal/testenv"
 	"github.com/go-bizcircle/bizcircle/pgdedupe"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -19,15 +19,8 @@ import (
 // under CI, which always provides a server.
 func pgURL(t *testing.T) string {
 	t.Helper()
-	url := os.Getenv("BIZCIRCLE_PG_URL")
-	if url != "" {
-		return url
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("BIZCIRCLE_PG_URL is unset under CI=true; .ci/run starts PostgreSQL and sets it")
-	}
-	t.Skip("pgdedupe tests need PostgreSQL: set BIZCIRCLE_PG_URL, e.g. postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable")
-	return ""
+	return testenv.Server(t, "BIZCIRCLE_PG_URL",
+		"pgdedupe tests need PostgreSQL, e.g. postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable")
 }
 
 // unique returns prefix and a random lower-case suffix: a fresh identifier.
@@ -170,22 +163,7 @@ func waitForLockWaiters(ctx context.Context, pool *pgxpool.Pool, app string, n i
 	}
 }
 
-// clock is a settable clock for WithClock.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *clock { return &clock{now: time.Date(2026, 5, 20, 13, 29, 35, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
+// newClock returns a settable clock for WithClock.
+func newClock() *bizcircletest.Clock {
+	return bizcircletest.NewClock(time.Date(2026, 5, 20, 13, 29, 35, 0, time.UTC))
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/go-bizcircle/bizcircle"
 	"github.com/go-bizcircle/bizcircle/bizcircletest"
+	"github.com/go-bizcircle/bizcircle/internal/testenv"
 	"github.com/go-bizcircle/bizcircle/redisdedupe"
 	"github.com/redis/go-redis/v9"
 )
@@ -43,10 +44,7 @@ func startRedis(t *testing.T) *redisServer {
 	if bin == "" {
 		var err error
 		if bin, err = exec.LookPath("redis-server"); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatal("no redis-server: set BIZCIRCLE_REDIS_SERVER or install it (.ci/run does)")
-			}
-			t.Skip("no redis-server on PATH and BIZCIRCLE_REDIS_SERVER is unset: the fault test needs one to stop and restart")
+			testenv.Missing(t, "no redis-server on PATH and BIZCIRCLE_REDIS_SERVER is unset: the fault test needs one to stop and restart")
 		}
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")

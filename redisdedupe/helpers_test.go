@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-bizcircle/bizcircle/internal/testenv"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -30,15 +31,8 @@ func (quiet) Printf(context.Context, string, ...any) {}
 // the test is skipped, but under CI=true it fails: .ci/run starts a server.
 func redisAddr(t testing.TB) string {
 	t.Helper()
-	addr := os.Getenv("BIZCIRCLE_REDIS_ADDR")
-	if addr == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("BIZCIRCLE_REDIS_ADDR is unset under CI=true; .ci/run should start redis-server and export it")
-		}
-		t.Skip("BIZCIRCLE_REDIS_ADDR is unset: start a redis-server " +
-			"(redis-server --port 6390 --save '' --daemonize yes) and set BIZCIRCLE_REDIS_ADDR=127.0.0.1:6390 to run the Redis tests")
-	}
-	return addr
+	return testenv.Server(t, "BIZCIRCLE_REDIS_ADDR", "start a redis-server "+
+		"(redis-server --port 6390 --save '' --daemonize yes) and set BIZCIRCLE_REDIS_ADDR=127.0.0.1:6390 to run the Redis tests")
 }
 
 // newClient returns a client of the test Redis, closed when t ends, after

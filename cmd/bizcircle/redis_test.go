@@ -2,11 +2,12 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/go-bizcircle/bizcircle/internal/testenv"
 )
 
 // TestServeWithRedis runs two receivers sharing one Redis, as two replicas:
@@ -14,13 +15,7 @@ import (
 // 500 "event is being processed" from Redis, and WeChat's retry then sees the
 // outcome; one at a time, every copy gets 204.)
 func TestServeWithRedis(t *testing.T) {
-	addr := os.Getenv("BIZCIRCLE_REDIS_ADDR")
-	if addr == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("BIZCIRCLE_REDIS_ADDR is unset under CI=true: .ci/run must start redis-server")
-		}
-		t.Skip("BIZCIRCLE_REDIS_ADDR is unset: start a redis-server and set it to run this test")
-	}
+	addr := testenv.Server(t, "BIZCIRCLE_REDIS_ADDR", "start a redis-server to run this test")
 	dir := filepath.Join(t.TempDir(), "keys")
 	if r := runBinary(t, "keygen", "--dir", dir); r.code != 0 {
 		t.Fatalf("keygen: %v", r)

@@ -3,33 +3,19 @@ package soak_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/go-bizcircle/bizcircle"
+	"github.com/go-bizcircle/bizcircle/internal/testenv"
 	"github.com/go-bizcircle/bizcircle/pgdedupe"
 	"github.com/go-bizcircle/bizcircle/redisdedupe"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 )
 
-// serverAddr returns the environment variable naming a test server: unset,
-// the test skips locally and fails under CI=true, where .ci/run starts them.
-func serverAddr(t *testing.T, name string) string {
-	t.Helper()
-	v := os.Getenv(name)
-	if v == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is unset under CI=true: .ci/run must start the server", name)
-		}
-		t.Skipf("%s is unset: start a server and set it to run this soak", name)
-	}
-	return v
-}
-
 func TestSoakPostgreSQL(t *testing.T) {
-	url := serverAddr(t, "BIZCIRCLE_PG_URL")
+	url := testenv.Server(t, "BIZCIRCLE_PG_URL", "start PostgreSQL to run this soak")
 	ctx := context.Background()
 	table := fmt.Sprintf("soak_%d", time.Now().UnixNano())
 	run(t, traffic(func(clock func() time.Time) bizcircle.Deduper {
@@ -59,7 +45,7 @@ func TestSoakPostgreSQL(t *testing.T) {
 }
 
 func TestSoakRedis(t *testing.T) {
-	addr := serverAddr(t, "BIZCIRCLE_REDIS_ADDR")
+	addr := testenv.Server(t, "BIZCIRCLE_REDIS_ADDR", "start a redis-server to run this soak")
 	prefix := fmt.Sprintf("soak:%d:", time.Now().UnixNano())
 	// Redis expires keys on its own clock, not the simulated one: the
 	// simulated day fits well inside the real 25-hour TTL.
