@@ -8,7 +8,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"log"
@@ -114,12 +113,7 @@ func main() {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(prometheus.NewGoCollector())
-	r, err := newRouter(apiV3Key, verifier, bizcircle.CallbackFuncs{
-		Payment: func(ctx context.Context, e *bizcircle.PaymentEvent) error {
-			log.Printf("award points: transaction_id=%s amount=%d fen", e.TransactionID, e.Amount)
-			return nil
-		},
-	}, newMetrics(reg), reg)
+	r, err := newRouter(apiV3Key, verifier, devkeys.Callbacks(), newMetrics(reg), reg)
 	if err != nil {
 		log.Fatal(err)
 	}

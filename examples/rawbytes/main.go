@@ -74,12 +74,7 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	r, err := newReceiver(apiV3Key, verifier, bizcircle.CallbackFuncs{
-		Payment: func(ctx context.Context, e *bizcircle.PaymentEvent) error {
-			log.Printf("award points: transaction_id=%s amount=%d fen", e.TransactionID, e.Amount)
-			return nil
-		},
-	})
+	r, err := newReceiver(apiV3Key, verifier, devkeys.Callbacks())
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -7,9 +7,6 @@
 package main
 
 import (
-	"context"
-	"flag"
-	"log"
 	"net/http"
 
 	"github.com/go-bizcircle/bizcircle"
@@ -31,26 +28,7 @@ func newRouter(apiV3Key string, verifier auth.Verifier, cb bizcircle.Callbacks, 
 }
 
 func main() {
-	addr := flag.String("addr", "127.0.0.1:8080", "address to listen on")
-	keys := flag.String("keys", devkeys.DefaultDir, "directory written by 'bizcircle keygen'")
-	flag.Parse()
-	apiV3Key, verifier, err := devkeys.Load(*keys)
-	if err != nil {
-		log.Fatal(err)
-	}
-	r, err := newRouter(apiV3Key, verifier, bizcircle.CallbackFuncs{
-		Payment: func(ctx context.Context, e *bizcircle.PaymentEvent) error {
-			log.Printf("award points: transaction_id=%s amount=%d fen", e.TransactionID, e.Amount)
-			return nil // an error makes WeChat Pay retry
-		},
-		Refund: func(ctx context.Context, e *bizcircle.RefundEvent) error {
-			log.Printf("take back points: refund_id=%s amount=%d fen", e.RefundID, e.RefundAmount)
-			return nil
-		},
+	devkeys.Serve(func(key string, v auth.Verifier, cb bizcircle.Callbacks) (http.Handler, error) {
+		return newRouter(key, v, cb)
 	})
-	if err != nil {
-		log.Fatal(err)
-	}
-	log.Printf("listening on http://%s/wechat/bizcircle", *addr)
-	log.Fatal(http.ListenAndServe(*addr, r))
 }

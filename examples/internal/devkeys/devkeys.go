@@ -1,5 +1,5 @@
-// Package devkeys loads the test keys that 'bizcircle keygen' writes, so the
-// example programs run against 'bizcircle send'. In production, load your
+// Package devkeys loads the test keys that 'bizcircle keygen' writes, and runs
+// the example programs with them against 'bizcircle send'. In production, load your
 // merchant's APIv3 key and WeChat Pay public key (or platform certificates)
 // from your own configuration instead.
 package devkeys
