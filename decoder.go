@@ -10,7 +10,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/textproto"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -42,12 +44,14 @@ const (
 // safe for concurrent use; its zero value is not usable: create one with
 // [NewDecoder].
 type Decoder struct {
-	aead      cipher.AEAD
+	aeads     []cipher.AEAD // the primary key's, then WithAPIv3Keys'
 	verifier  auth.Verifier
 	now       func() time.Time
 	tolerance time.Duration
 	maxBody   int64
 	logger    *slog.Logger
+	rejects   *sampledLog // rejected requests: anyone can send them
+	faults    *sampledLog // misconfigurations, such as a consumed body
 	observer  func(Observation)
 	allowed   func(*http.Request) bool
 }
@@ -55,9 +59,10 @@ type Decoder struct {
 // NewDecoder returns a Decoder that verifies signatures with verifier (any
 // wechatpay-go auth.Verifier: platform certificates, a WeChat Pay public key,
 // or the combined one used while migrating) and decrypts with apiV3Key. It
-// uses the options WithClock, WithTolerance, WithMaxBodyBytes, WithLogger and
-// WithObserver. A key that is not 32 bytes, a nil verifier or an invalid
-// option is an error.
+// uses the options WithClock, WithTolerance, WithMaxBodyBytes, WithAPIv3Keys,
+// WithAllowedIPs, WithLogger and WithObserver. A key that is not 32 bytes, a
+// nil verifier or an invalid option (the dispatcher's included, such as two
+// [On] for one event type) is an error.
 func NewDecoder(apiV3Key string, verifier auth.Verifier, opts ...Option) (*Decoder, error) {
 	if len(apiV3Key) != 32 {
 		return nil, fmt.Errorf("bizcircle: APIv3 key must be 32 bytes, got %d", len(apiV3Key))
@@ -69,21 +74,29 @@ func NewDecoder(apiV3Key string, verifier auth.Verifier, opts ...Option) (*Decod
 	if c.err != nil {
 		return nil, c.err
 	}
-	block, err := aes.NewCipher([]byte(apiV3Key))
-	if err != nil {
-		return nil, fmt.Errorf("bizcircle: %w", err)
-	}
-	aead, err := cipher.NewGCM(block)
-	if err != nil {
-		return nil, fmt.Errorf("bizcircle: %w", err)
+	keys := append([]string{apiV3Key}, c.apiV3Keys...)
+	aeads := make([]cipher.AEAD, len(keys))
+	for i, k := range keys {
+		if slices.Index(keys, k) != i {
+			return nil, errors.New("bizcircle: WithAPIv3Keys: a key is given twice")
+		}
+		block, err := aes.NewCipher([]byte(k))
+		if err != nil {
+			return nil, fmt.Errorf("bizcircle: %w", err)
+		}
+		if aeads[i], err = cipher.NewGCM(block); err != nil {
+			return nil, fmt.Errorf("bizcircle: %w", err)
+		}
 	}
 	return &Decoder{
-		aead:      aead,
+		aeads:     aeads,
 		verifier:  verifier,
 		now:       c.now,
 		tolerance: c.tolerance,
 		maxBody:   c.maxBody,
 		logger:    c.logger,
+		rejects:   newSampledLog(c.logger, "notifications rejected"),
+		faults:    newSampledLog(c.logger, "requests with a consumed body"),
 		observer:  c.observer,
 		allowed:   c.allowed,
 	}, nil
@@ -112,19 +125,51 @@ type envelope struct {
 	} `json:"resource"`
 }
 
-// Decode verifies the signature over body with the Wechatpay-* headers, then
-// parses the envelope and decrypts its resource. Nothing is parsed or
-// decrypted before the signature verifies. Errors wrap one of the package's
-// Err values; answer them with [StatusCode] and [AnswerBody].
+// Decode verifies the signature over body with the Wechatpay-* headers (in
+// any letter case), then parses the envelope and decrypts its resource.
+// Nothing is parsed or decrypted before the signature verifies; a body over
+// WithMaxBodyBytes is refused first. Errors wrap one of the package's Err
+// values; answer them with [StatusCode] and [AnswerBody].
 func (d *Decoder) Decode(ctx context.Context, header http.Header, body []byte) (*Notification, error) {
 	start := time.Now()
-	n, err := d.decode(ctx, header, body)
+	header = canonicalHeader(header)
+	var n *Notification
+	var err error
+	if int64(len(body)) > d.maxBody {
+		err = fmt.Errorf("%w: %w", ErrBodyTooLarge, &http.MaxBytesError{Limit: d.maxBody})
+	} else {
+		n, err = d.decode(ctx, header, body, true)
+	}
 	d.report(ctx, start, n, header, err)
 	return n, err
 }
 
-func (d *Decoder) decode(ctx context.Context, header http.Header, body []byte) (*Notification, error) {
-	serial, err := d.verify(ctx, header, body)
+// DecodeStored is [Decoder.Decode] without the timestamp window, for a
+// notification that Decode accepted and that was stored to be processed
+// later (queue mode checks each stored job again before running it). It
+// neither logs nor reports to the observer.
+func (d *Decoder) DecodeStored(ctx context.Context, header http.Header, body []byte) (*Notification, error) {
+	return d.decode(ctx, canonicalHeader(header), body, false)
+}
+
+// canonicalHeader returns h with canonical names, copying it only when a
+// gateway handed over other letter cases.
+func canonicalHeader(h http.Header) http.Header {
+	for k := range h {
+		if textproto.CanonicalMIMEHeaderKey(k) != k {
+			c := make(http.Header, len(h))
+			for k, vs := range h {
+				ck := textproto.CanonicalMIMEHeaderKey(k)
+				c[ck] = append(c[ck], vs...)
+			}
+			return c
+		}
+	}
+	return h
+}
+
+func (d *Decoder) decode(ctx context.Context, header http.Header, body []byte, checkTime bool) (*Notification, error) {
+	sig, err := d.verify(ctx, header, body, checkTime)
 	if err != nil {
 		return nil, err
 	}
@@ -139,17 +184,17 @@ func (d *Decoder) decode(ctx context.Context, header http.Header, body []byte) (
 	case r.Ciphertext == "" || r.Nonce == "":
 		return nil, fmt.Errorf("%w: no resource ciphertext or nonce", ErrEnvelope)
 	case r.Algorithm != AlgorithmAESGCM:
-		return nil, fmt.Errorf("%w: %q", ErrAlgorithm, r.Algorithm)
-	case len(r.Nonce) != d.aead.NonceSize():
-		return nil, fmt.Errorf("%w: nonce is not %d bytes", ErrDecrypt, d.aead.NonceSize())
+		return nil, fmt.Errorf("%w: %q", ErrAlgorithm, clean(r.Algorithm))
+	case len(r.Nonce) != d.aeads[0].NonceSize():
+		return nil, fmt.Errorf("%w: nonce is not %d bytes", ErrDecrypt, d.aeads[0].NonceSize())
 	}
 	sealed, err := base64.StdEncoding.DecodeString(r.Ciphertext)
 	if err != nil {
 		return nil, fmt.Errorf("%w: ciphertext is not base64", ErrDecrypt)
 	}
-	plaintext, err := d.aead.Open(sealed[:0], []byte(r.Nonce), sealed, []byte(r.AssociatedData))
+	plaintext, keyIndex, err := d.open(sealed, []byte(r.Nonce), []byte(r.AssociatedData))
 	if err != nil {
-		return nil, fmt.Errorf("%w: authentication failed", ErrDecrypt)
+		return nil, err
 	}
 	created, _ := time.Parse(time.RFC3339, env.CreateTime)
 	return &Notification{
@@ -161,66 +206,92 @@ func (d *Decoder) decode(ctx context.Context, header http.Header, body []byte) (
 		OriginalType:   r.OriginalType,
 		Algorithm:      r.Algorithm,
 		AssociatedData: r.AssociatedData,
-		Serial:         serial,
-		RequestID:      header.Get(HeaderRequestID),
+		Serial:         sig.serial,
+		RequestID:      clean(header.Get(HeaderRequestID)),
+		KeyIndex:       keyIndex,
 		Plaintext:      plaintext,
+		Signed:         SignedRequest{Timestamp: sig.timestamp, Nonce: sig.nonce, Signature: sig.signature, Serial: sig.serial, Body: body},
 	}, nil
 }
 
-// verify checks the headers, the timestamp window and the signature over
-// "timestamp\nnonce\nbody\n", and returns the verifying serial.
-func (d *Decoder) verify(ctx context.Context, header http.Header, body []byte) (string, error) {
+// open decrypts with each key in turn. A failed AES-GCM open costs about a
+// microsecond and leaves sealed intact, so the next key gets the original.
+func (d *Decoder) open(sealed, nonce, ad []byte) ([]byte, int, error) {
+	for i, aead := range d.aeads {
+		dst := []byte(nil)
+		if i == len(d.aeads)-1 {
+			dst = sealed[:0] // the last try may decrypt in place
+		}
+		if plaintext, err := aead.Open(dst, nonce, sealed, ad); err == nil {
+			return plaintext, i, nil
+		}
+	}
+	return nil, 0, fmt.Errorf("%w: authentication failed", ErrDecrypt)
+}
+
+// signed is what verified: the parts of a SignedRequest other than the body.
+type signed struct{ timestamp, nonce, signature, serial string }
+
+// verify checks the headers, the timestamp window (if checkTime) and the
+// signature over "timestamp\nnonce\nbody\n".
+func (d *Decoder) verify(ctx context.Context, header http.Header, body []byte, checkTime bool) (signed, error) {
 	if t := header.Get(HeaderSignatureType); t != "" && t != SignatureType {
-		return "", fmt.Errorf("%w: unsupported %s", ErrHeader, HeaderSignatureType)
+		return signed{}, fmt.Errorf("%w: unsupported %s", ErrHeader, HeaderSignatureType)
 	}
 	var vals [4]string
 	for i, name := range [...]string{HeaderTimestamp, HeaderNonce, HeaderSignature, HeaderSerial} {
 		if vals[i] = strings.TrimSpace(header.Get(name)); vals[i] == "" {
-			return "", fmt.Errorf("%w: missing %s", ErrHeader, name)
+			return signed{}, fmt.Errorf("%w: missing %s", ErrHeader, name)
 		}
 	}
-	ts, nonce, signature, serial := vals[0], vals[1], vals[2], vals[3]
-	sec, err := strconv.ParseInt(ts, 10, 64)
+	s := signed{timestamp: vals[0], nonce: vals[1], signature: vals[2], serial: vals[3]}
+	sec, err := strconv.ParseInt(s.timestamp, 10, 64)
 	if err != nil {
-		return "", fmt.Errorf("%w: malformed %s", ErrHeader, HeaderTimestamp)
+		return signed{}, fmt.Errorf("%w: malformed %s", ErrHeader, HeaderTimestamp)
 	}
-	// Bound sec by now±tolerance rather than subtracting: any int64 sec
-	// is then safe from overflow.
-	now, tol := d.now().Unix(), int64(d.tolerance/time.Second)
-	if sec < now-tol || sec > now+tol {
-		return "", ErrTimestamp
+	if checkTime && !within(sec, d.now(), d.tolerance) {
+		return signed{}, ErrTimestamp
 	}
-	if strings.HasPrefix(signature, SignTestPrefix) {
-		return "", fmt.Errorf("%w: signature probe", ErrSignature)
+	if strings.HasPrefix(s.signature, SignTestPrefix) {
+		return signed{}, fmt.Errorf("%w: signature probe", ErrSignature)
 	}
 	var msg strings.Builder
-	msg.Grow(len(ts) + len(nonce) + len(body) + 3)
-	msg.WriteString(ts)
+	msg.Grow(len(s.timestamp) + len(s.nonce) + len(body) + 3)
+	msg.WriteString(s.timestamp)
 	msg.WriteByte('\n')
-	msg.WriteString(nonce)
+	msg.WriteString(s.nonce)
 	msg.WriteByte('\n')
 	msg.Write(body)
 	msg.WriteByte('\n')
-	if err := d.verifier.Verify(ctx, serial, msg.String(), signature); err != nil {
-		return "", fmt.Errorf("%w: serial %s: %w", ErrSignature, serial, err)
+	if err := d.verifier.Verify(ctx, s.serial, msg.String(), s.signature); err != nil {
+		// Before verification every header is the sender's choice: only a
+		// short, printable form of the serial goes into the error.
+		return signed{}, fmt.Errorf("%w: serial %s: %w", ErrSignature, clean(s.serial), boundError(err, s.serial))
 	}
-	return serial, nil
+	return s, nil
 }
 
 func (d *Decoder) report(ctx context.Context, start time.Time, n *Notification, header http.Header, err error) {
-	if err != nil {
+	switch {
+	case err == nil:
+	case errors.Is(err, ErrBodyConsumed):
+		d.faults.log(ctx, slog.LevelError, "bizcircle: the request body was already read before VerifyAndDecrypt: "+
+			"a body-logging or binding middleware (gin's c.Bind or c.GetRawData, echo's BodyDump) or a proxy handler drained it; "+
+			"mount the endpoint before that middleware, or give it back the raw bytes in r.Body",
+			slog.String("request_id", clean(header.Get(HeaderRequestID))))
+	default:
 		// Scanners and other sources are noise: Info, not Warn.
 		level := slog.LevelWarn
 		if errors.Is(err, ErrMethod) || errors.Is(err, ErrSourceIP) {
 			level = slog.LevelInfo
 		}
-		d.logger.LogAttrs(ctx, level, "bizcircle: notification rejected",
-			slog.String("request_id", header.Get(HeaderRequestID)), slog.String("error", err.Error()))
+		d.rejects.log(ctx, level, "bizcircle: notification rejected",
+			slog.String("request_id", clean(header.Get(HeaderRequestID))), slog.String("error", err.Error()))
 	}
 	if d.observer == nil {
 		return
 	}
-	o := Observation{Outcome: OutcomeVerified, RequestID: header.Get(HeaderRequestID), Err: err, Duration: time.Since(start)}
+	o := Observation{Outcome: OutcomeVerified, RequestID: clean(header.Get(HeaderRequestID)), Err: err, Duration: time.Since(start)}
 	if err != nil {
 		o.Outcome = OutcomeRejected
 	} else {

@@ -35,6 +35,11 @@ var (
 	// ErrPlaintext: the decrypted resource is not the event's JSON, or lacks
 	// the ID the event is deduplicated by (400).
 	ErrPlaintext = errors.New("bizcircle: plaintext is not the event's JSON")
+	// ErrBodyConsumed: something before the middleware read the body:
+	// Content-Length promised bytes that were no longer there (500, so
+	// WeChat Pay retries and nothing is lost once it is fixed). The log
+	// names the usual causes.
+	ErrBodyConsumed = errors.New("bizcircle: request body already consumed by an earlier handler")
 	// ErrNotVerified: the handler got a request that did not pass through
 	// VerifyAndDecrypt (500).
 	ErrNotVerified = errors.New("bizcircle: request was not verified by VerifyAndDecrypt")
@@ -92,6 +97,7 @@ var answers = []answer{
 	{ErrCallback, http.StatusInternalServerError, failBody("callback failed")},
 	{ErrInFlight, http.StatusInternalServerError, failBody("event is being processed")},
 	{ErrDeduper, http.StatusInternalServerError, failBody("deduper failed")},
+	{ErrBodyConsumed, http.StatusInternalServerError, failBody("request body already consumed")},
 	{ErrMethod, http.StatusMethodNotAllowed, failBody("method not allowed")},
 	{ErrBodyTooLarge, http.StatusRequestEntityTooLarge, failBody("body too large")},
 	{ErrSourceIP, http.StatusForbidden, failBody("source address not allowed")},

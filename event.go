@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"time"
 )
 
@@ -38,10 +39,42 @@ type Notification struct {
 	// Serial is the platform certificate serial or public key ID
 	// (PUB_KEY_ID_…) whose key verified the signature.
 	Serial string
-	// RequestID is the Request-ID header, for support tickets with WeChat Pay.
+	// RequestID is the Request-ID header, for support tickets with WeChat
+	// Pay. It is not signed: longer than 64 bytes or with characters outside
+	// printable ASCII, it is shortened and escaped.
 	RequestID string
+	// KeyIndex is the APIv3 key that decrypted the resource: 0 for the
+	// primary key, i for the i-th key given to [WithAPIv3Keys].
+	KeyIndex int
 
+	// Plaintext is the decrypted resource.
 	Plaintext []byte
+	// Signed is the request as WeChat Pay signed it, for storing the
+	// notification and verifying it again later; it holds no plaintext.
+	Signed SignedRequest
+}
+
+// A SignedRequest is a notification as WeChat Pay signed it: what
+// [Decoder.DecodeStored] needs to verify and decrypt it again. Its body is
+// the envelope with the resource still encrypted, so it is safe to store
+// where the plaintext (OpenIDs, amounts) must not be.
+type SignedRequest struct {
+	Timestamp string // Wechatpay-Timestamp
+	Nonce     string // Wechatpay-Nonce
+	Signature string // Wechatpay-Signature
+	Serial    string // Wechatpay-Serial
+	Body      []byte // the raw body; do not modify it
+}
+
+// Header returns the Wechatpay-* headers of s.
+func (s SignedRequest) Header() http.Header {
+	return http.Header{
+		HeaderTimestamp:     {s.Timestamp},
+		HeaderNonce:         {s.Nonce},
+		HeaderSignature:     {s.Signature},
+		HeaderSerial:        {s.Serial},
+		HeaderSignatureType: {SignatureType},
+	}
 }
 
 type contextKey struct{}
@@ -143,41 +176,24 @@ func (t *lenientTime) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// The parse functions decode the plaintext and return the event's dedupe key:
-// the event type plus its business ID, so a manual re-push with a new
-// notification ID is still one event.
-func parsePayment(n *Notification) (*PaymentEvent, string, error) {
+func (e *PaymentEvent) decodeWire(plaintext []byte) error {
 	var w paymentWire
-	if err := unmarshalEvent(n.Plaintext, &w); err != nil {
-		return nil, "", err
+	if err := unmarshalEvent(plaintext, &w); err != nil {
+		return err
 	}
-	e := &w.PaymentEvent
+	*e = w.PaymentEvent
 	e.TimeEnd = time.Time(w.TimeEnd)
-	if e.TransactionID == "" {
-		return nil, "", fmt.Errorf("%w: no transaction_id", ErrPlaintext)
-	}
-	return e, EventPayment + ":" + e.TransactionID, nil
+	return nil
 }
 
-func parseRefund(n *Notification) (*RefundEvent, string, error) {
+func (e *RefundEvent) decodeWire(plaintext []byte) error {
 	var w refundWire
-	if err := unmarshalEvent(n.Plaintext, &w); err != nil {
-		return nil, "", err
+	if err := unmarshalEvent(plaintext, &w); err != nil {
+		return err
 	}
-	e := &w.RefundEvent
+	*e = w.RefundEvent
 	e.RefundTime = time.Time(w.RefundTime)
-	if e.RefundID == "" {
-		return nil, "", fmt.Errorf("%w: no refund_id", ErrPlaintext)
-	}
-	return e, EventRefund + ":" + e.RefundID, nil
-}
-
-func parseAuthorization(n *Notification) (*AuthorizationEvent, string, error) {
-	e := new(AuthorizationEvent)
-	if err := unmarshalEvent(n.Plaintext, e); err != nil {
-		return nil, "", err
-	}
-	return e, n.EventType + ":" + n.ID, nil
+	return nil
 }
 
 // unmarshalEvent wraps json's error without its text, which may quote the

@@ -150,7 +150,9 @@ func (s *setDeduper) Do(ctx context.Context, key string, fn func(context.Context
 func ExampleDeduper() {
 	wechat := bizcircletest.NewPlatform()
 	d := &setDeduper{done: map[string]bool{}}
-	h, _ := bizcircle.New(wechat.APIv3Key, wechat.Verifier(), bizcircle.CallbackFuncs{}, bizcircle.WithDeduper(d))
+	h, _ := bizcircle.New(wechat.APIv3Key, wechat.Verifier(), bizcircle.CallbackFuncs{
+		Payment: func(context.Context, *bizcircle.PaymentEvent) error { return nil },
+	}, bizcircle.WithDeduper(d))
 
 	pay := bizcircletest.SamplePayment()
 	pay.TransactionID = "4200000002"

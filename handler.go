@@ -63,50 +63,86 @@ func (f CallbackFuncs) OnAuthorization(ctx context.Context, e *AuthorizationEven
 }
 
 // A Dispatcher parses verified notifications into typed events and runs the
-// matching callback through a [Deduper], once per event. It is the
+// matching handler through a [Deduper], once per event. It is the
 // http.Handler that [NewHandler] returns; frameworks that are not net/http
 // call [Dispatcher.Dispatch]. A Dispatcher is safe for concurrent use; its
 // zero value is not usable: create one with [NewDispatcher].
 type Dispatcher struct {
-	cb       Callbacks
-	deduper  Deduper
-	logger   *slog.Logger
-	observer func(Observation)
+	routes          map[string]route
+	unknown         func(context.Context, *Notification) error
+	deduper         Deduper
+	callbackTimeout time.Duration
+	logger          *slog.Logger
+	notes           *sampledLog // ignored events and hang-ups, bounded
+	observer        func(Observation)
 }
 
-// NewDispatcher returns a Dispatcher for cb. It uses the options
-// WithDeduper, WithLogger and WithObserver, none of which can fail; the
-// others, and their errors, are for [NewDecoder]. It panics if cb is nil.
+// NewDispatcher returns a Dispatcher for cb's events and the handlers
+// registered with [On] and [OnUnknown]; cb may be nil when options register
+// handlers. It uses the options WithDeduper, WithCallbackTimeout, On,
+// OnUnknown, WithLogger and WithObserver; the others, and their errors, are
+// for [NewDecoder]. It panics, as http.ServeMux does for conflicting
+// patterns, when two handlers take one event type, when nothing handles any
+// event, and on an invalid option of its own (such as a nil Deduper).
 func NewDispatcher(cb Callbacks, opts ...Option) *Dispatcher {
-	if cb == nil {
-		panic("bizcircle: nil Callbacks")
+	d, err := newDispatcher(cb, newConfig(opts))
+	if err != nil {
+		panic(err.Error())
 	}
-	c := newConfig(opts)
+	return d
+}
+
+func newDispatcher(cb Callbacks, c config) (*Dispatcher, error) {
+	if cb != nil && isNilPointer(cb) {
+		return nil, errors.New("bizcircle: nil Callbacks")
+	}
+	for _, r := range callbackRoutes(cb) {
+		c.addRoute(r)
+	}
+	if c.dispatchErr != nil {
+		return nil, c.dispatchErr
+	}
+	if cb == nil && len(c.routes) == 0 && c.unknown == nil {
+		return nil, errors.New("bizcircle: nil Callbacks and no handler registered with On or OnUnknown")
+	}
 	if c.deduper == nil {
 		c.deduper = NewMemoryDeduper()
 	}
-	return &Dispatcher{cb: cb, deduper: c.deduper, logger: c.logger, observer: c.observer}
+	return &Dispatcher{
+		routes:          c.routes,
+		unknown:         c.unknown,
+		deduper:         c.deduper,
+		callbackTimeout: c.callbackTimeout,
+		logger:          c.logger,
+		notes:           newSampledLog(c.logger, "notifications ignored or outliving their request"),
+		observer:        c.observer,
+	}, nil
 }
 
-// NewHandler returns the http.Handler that runs cb for notifications
-// verified by [VerifyAndDecrypt]; mount it behind that middleware. A request
-// without a verified Notification is answered 500 and runs no callback. It
-// panics if cb is nil.
+// NewHandler returns the http.Handler that runs cb (and the handlers
+// registered with [On] and [OnUnknown]) for notifications verified by
+// [VerifyAndDecrypt]; mount it behind that middleware. A request without a
+// verified Notification is answered 500 and runs no callback. It panics as
+// [NewDispatcher] does.
 func NewHandler(cb Callbacks, opts ...Option) http.Handler {
 	return NewDispatcher(cb, opts...)
 }
 
 // New returns VerifyAndDecrypt wrapped around NewHandler: the whole
-// notification endpoint. Its errors are those of [NewDecoder], and a nil cb.
+// notification endpoint. Its errors are those of [NewDecoder], and those
+// [NewDispatcher] panics with (conflicting handlers, no handler at all, a
+// nil Deduper).
 func New(apiV3Key string, verifier auth.Verifier, cb Callbacks, opts ...Option) (http.Handler, error) {
-	if cb == nil {
-		return nil, errors.New("bizcircle: nil Callbacks")
+	c := newConfig(opts)
+	d, err := newDispatcher(cb, c)
+	if err != nil {
+		return nil, err
 	}
 	mw, err := VerifyAndDecrypt(apiV3Key, verifier, opts...)
 	if err != nil {
 		return nil, err
 	}
-	return mw(NewHandler(cb, opts...)), nil
+	return mw(d), nil
 }
 
 // ServeHTTP dispatches the Notification in r's context and answers: 204 for
@@ -118,20 +154,28 @@ func (d *Dispatcher) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	writeAnswer(w, err)
 }
 
-// Dispatch parses n's plaintext into its event and runs the callback through
-// the Deduper, keyed by event type and business ID (transaction_id for
-// payments, refund_id for refunds, the notification ID otherwise). Callback
-// panics are recovered and returned as errors wrapping [ErrCallbackPanic].
-// A nil n gives [ErrNotVerified]. The error is nil exactly when WeChat Pay
-// should be told the notification was received.
+// Dispatch parses n's plaintext into its event and runs its handler through
+// the Deduper, keyed by [Dispatcher.EventKey]. Callback panics are recovered
+// and returned as errors wrapping [ErrCallbackPanic]. A nil n gives
+// [ErrNotVerified]. The error is nil exactly when WeChat Pay should be told
+// the notification was received.
 func (d *Dispatcher) Dispatch(ctx context.Context, n *Notification) (Outcome, error) {
+	return d.DispatchWith(ctx, n, d.dedupe)
+}
+
+// DispatchWith is [Dispatcher.Dispatch] with do in place of the Deduper and
+// callback: it parses and keys n, answers events that no handler takes as
+// [OutcomeIgnored] without calling do, and otherwise calls do with the event
+// key; it logs and reports do's outcome like Dispatch. Queue mode uses it to
+// store events instead of running them.
+func (d *Dispatcher) DispatchWith(ctx context.Context, n *Notification, do func(ctx context.Context, key string, run func(context.Context) error) (Outcome, error)) (Outcome, error) {
 	start := time.Now()
-	out, err := d.dispatch(ctx, n)
+	out, err := d.dispatch(ctx, n, do)
 	d.report(ctx, start, n, out, err)
 	return out, err
 }
 
-func (d *Dispatcher) dispatch(ctx context.Context, n *Notification) (Outcome, error) {
+func (d *Dispatcher) dispatch(ctx context.Context, n *Notification, do func(context.Context, string, func(context.Context) error) (Outcome, error)) (Outcome, error) {
 	if n == nil {
 		return OutcomeFailed, ErrNotVerified
 	}
@@ -142,7 +186,25 @@ func (d *Dispatcher) dispatch(ctx context.Context, n *Notification) (Outcome, er
 	if run == nil {
 		return OutcomeIgnored, nil
 	}
-	ran, err := d.deduper.Do(ctx, key, func(ctx context.Context) error { return recovered(ctx, run) })
+	return do(ctx, key, run)
+}
+
+// EventKey returns the key n is deduplicated by: its event type plus the
+// business ID its handler's key gives (transaction_id for payments, refund_id
+// for refunds, the notification ID otherwise). It parses the plaintext, so
+// it fails as [Dispatcher.Dispatch] would, with [ErrPlaintext]. handled is
+// false, with no error, when no handler takes n's event type.
+func (d *Dispatcher) EventKey(n *Notification) (key string, handled bool, err error) {
+	if n == nil {
+		return "", false, ErrNotVerified
+	}
+	key, run, err := d.prepare(n)
+	return key, run != nil, err
+}
+
+// dedupe runs the callback through the Deduper and maps its answer.
+func (d *Dispatcher) dedupe(ctx context.Context, key string, run func(context.Context) error) (Outcome, error) {
+	ran, err := d.deduper.Do(ctx, key, func(ctx context.Context) error { return d.runCallback(ctx, run) })
 	switch {
 	case err == nil && ran:
 		return OutcomeProcessed, nil
@@ -156,24 +218,44 @@ func (d *Dispatcher) dispatch(ctx context.Context, n *Notification) (Outcome, er
 }
 
 // prepare parses the event and returns its dedupe key and callback; a nil
-// callback means no callback handles the event type.
+// callback means no handler takes the event type.
 func (d *Dispatcher) prepare(n *Notification) (string, func(context.Context) error, error) {
-	switch n.EventType {
-	case EventPayment:
-		e, key, err := parsePayment(n)
-		return key, func(ctx context.Context) error { return d.cb.OnPayment(ctx, e) }, err
-	case EventRefund:
-		e, key, err := parseRefund(n)
-		return key, func(ctx context.Context) error { return d.cb.OnRefund(ctx, e) }, err
-	case EventAuthorization:
-		ac, ok := d.cb.(AuthorizationCallback)
-		if !ok {
-			return "", nil, nil
-		}
-		e, key, err := parseAuthorization(n)
-		return key, func(ctx context.Context) error { return ac.OnAuthorization(ctx, e) }, err
+	if r, ok := d.routes[n.EventType]; ok {
+		return r.prepare(n)
 	}
-	return "", nil, nil
+	if d.unknown == nil {
+		return "", nil, nil
+	}
+	return n.EventType + ":" + n.ID, func(ctx context.Context) error { return d.unknown(ctx, n) }, nil
+}
+
+// runCallback runs a callback under WithCallbackTimeout, recovers it, and
+// says in the log when it outlived the request: WeChat Pay hung up and will
+// retry whatever the callback did.
+func (d *Dispatcher) runCallback(ctx context.Context, run func(context.Context) error) error {
+	start := time.Now()
+	cctx := ctx
+	if d.callbackTimeout > 0 {
+		var cancel context.CancelFunc
+		cctx, cancel = context.WithTimeout(ctx, d.callbackTimeout)
+		defer cancel()
+	}
+	err := recovered(cctx, run)
+	if ctx.Err() != nil {
+		n, _ := NotificationFromContext(ctx)
+		d.notes.log(ctx, slog.LevelWarn, "bizcircle: the request ended during the callback: WeChat Pay hangs up after about 5 seconds and retries; bound callbacks with WithCallbackTimeout or use queue mode for slow work",
+			slog.String("notification_id", idOf(n)), slog.Duration("callback_duration", time.Since(start)))
+	} else if err != nil && cctx.Err() != nil {
+		err = fmt.Errorf("%w (WithCallbackTimeout %v, ran %v)", err, d.callbackTimeout, time.Since(start).Round(time.Millisecond))
+	}
+	return err
+}
+
+func idOf(n *Notification) string {
+	if n == nil {
+		return ""
+	}
+	return n.ID
 }
 
 // recovered runs a callback, turning its error and panic into the package's
@@ -181,13 +263,17 @@ func (d *Dispatcher) prepare(n *Notification) (string, func(context.Context) err
 func recovered(ctx context.Context, run func(context.Context) error) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			err = &panicError{typ: fmt.Sprintf("%T", p), stack: debug.Stack()}
+			err = newPanicError(p)
 		}
 	}()
 	if err := run(ctx); err != nil {
 		return fmt.Errorf("%w: %w", ErrCallback, err)
 	}
 	return nil
+}
+
+func newPanicError(p any) error {
+	return &panicError{typ: fmt.Sprintf("%T", p), stack: debug.Stack()}
 }
 
 type panicError struct {
@@ -203,29 +289,41 @@ func (d *Dispatcher) report(ctx context.Context, start time.Time, n *Notificatio
 	if n != nil {
 		o.EventType, o.NotificationID, o.RequestID = n.EventType, n.ID, n.RequestID
 	}
-	if d.logger.Enabled(ctx, outcomeLevel[out]) {
-		attrs := []slog.Attr{
-			slog.String("notification_id", o.NotificationID),
-			slog.String("event_type", o.EventType),
-			slog.String("request_id", o.RequestID),
-			slog.String("outcome", out.String()),
-		}
-		if err != nil {
-			attrs = append(attrs, slog.String("error", err.Error()))
-		}
-		if pe := (*panicError)(nil); errors.As(err, &pe) {
-			attrs = append(attrs, slog.String("stack", string(pe.stack)))
-		}
-		d.logger.LogAttrs(ctx, outcomeLevel[out], "bizcircle: notification "+out.String(), attrs...)
-	}
 	if d.observer != nil {
 		d.observer(o)
 	}
+	level := outcomeLevel[out]
+	if out == OutcomeIgnored {
+		// Unhandled event types may be most of the traffic: log a sample.
+		d.notes.log(ctx, level, "bizcircle: notification ignored: no handler for its event type (register one with On or OnUnknown)",
+			slog.String("event_type", o.EventType), slog.String("notification_id", o.NotificationID))
+		return
+	}
+	if !d.logger.Enabled(ctx, level) {
+		return
+	}
+	attrs := []slog.Attr{
+		slog.String("notification_id", o.NotificationID),
+		slog.String("event_type", o.EventType),
+		slog.String("request_id", o.RequestID),
+		slog.String("outcome", out.String()),
+		slog.Duration("duration", o.Duration),
+	}
+	if err != nil {
+		attrs = append(attrs, slog.String("error", err.Error()))
+	}
+	if pe := (*panicError)(nil); errors.As(err, &pe) {
+		attrs = append(attrs, slog.String("stack", string(pe.stack)))
+	}
+	d.logger.LogAttrs(ctx, level, "bizcircle: notification "+out.String(), attrs...)
 }
 
+// outcomeLevel logs what needs a person at Warn and above; duplicates are
+// normal WeChat Pay traffic, so they cost nothing at the default level.
 var outcomeLevel = [...]slog.Level{
 	OutcomeProcessed: slog.LevelDebug,
-	OutcomeDuplicate: slog.LevelInfo,
+	OutcomeDuplicate: slog.LevelDebug,
+	OutcomeStored:    slog.LevelDebug,
 	OutcomeIgnored:   slog.LevelInfo,
 	OutcomeRejected:  slog.LevelWarn,
 	OutcomeFailed:    slog.LevelError,

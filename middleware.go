@@ -52,7 +52,7 @@ func (d *Decoder) decodeRequest(w http.ResponseWriter, r *http.Request) (*Notifi
 	if err != nil {
 		return nil, err
 	}
-	return d.decode(r.Context(), r.Header, body)
+	return d.decode(r.Context(), r.Header, body, true)
 }
 
 // readBody reads the whole body, at most maxBody bytes whatever
@@ -60,6 +60,12 @@ func (d *Decoder) decodeRequest(w http.ResponseWriter, r *http.Request) (*Notifi
 func (d *Decoder) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	if r.ContentLength > d.maxBody {
 		return nil, fmt.Errorf("%w: %w", ErrBodyTooLarge, &http.MaxBytesError{Limit: d.maxBody})
+	}
+	if r.Body == nil || r.Body == http.NoBody {
+		if r.ContentLength > 0 {
+			return nil, fmt.Errorf("%w: no body left", ErrBodyConsumed)
+		}
+		return nil, nil
 	}
 	rd := http.MaxBytesReader(w, r.Body, d.maxBody)
 	// Trust Content-Length for the first allocation only up to a typical
@@ -73,11 +79,20 @@ func (d *Decoder) readBody(w http.ResponseWriter, r *http.Request) ([]byte, erro
 		n, err := rd.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
 		if err == io.EOF {
+			// net/http reports a client that sent less than Content-Length
+			// as io.ErrUnexpectedEOF: a clean EOF short of it means someone
+			// read the body before us.
+			if int64(len(buf)) < r.ContentLength {
+				return nil, fmt.Errorf("%w: %d of %d bytes left", ErrBodyConsumed, len(buf), r.ContentLength)
+			}
 			return buf, nil
 		}
 		if err != nil {
 			if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
 				return nil, fmt.Errorf("%w: %w", ErrBodyTooLarge, err)
+			}
+			if errors.Is(err, http.ErrBodyReadAfterClose) {
+				return nil, fmt.Errorf("%w: body closed", ErrBodyConsumed)
 			}
 			return nil, fmt.Errorf("%w: reading body: %w", ErrEnvelope, err)
 		}

@@ -7,7 +7,8 @@ type Outcome int
 
 // Outcomes reported to the observer set by [WithObserver]. A delivery is
 // reported twice: once by the decoder (Verified or Rejected), then, if
-// verified, once by the dispatcher (Processed, Duplicate, Ignored or Failed).
+// verified, once by the dispatcher (Processed, Duplicate, Ignored or Failed;
+// Stored in queue mode).
 const (
 	// OutcomeVerified: the signature verified and the resource decrypted.
 	OutcomeVerified Outcome = iota + 1
@@ -23,9 +24,12 @@ const (
 	// OutcomeFailed: the callback or the deduper failed, or another
 	// delivery holds the event; WeChat Pay will retry.
 	OutcomeFailed
+	// OutcomeStored: queue mode stored the event durably; its callback runs
+	// later, in a worker, with retries. WeChat Pay was answered 204.
+	OutcomeStored
 )
 
-var outcomeNames = [...]string{"", "verified", "rejected", "processed", "duplicate", "ignored", "failed"}
+var outcomeNames = [...]string{"", "verified", "rejected", "processed", "duplicate", "ignored", "failed", "stored"}
 
 // String returns the outcome's lower-case name, e.g. "duplicate".
 func (o Outcome) String() string {

@@ -1,7 +1,9 @@
 package bizcircle
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
@@ -24,14 +26,20 @@ const (
 type Option func(*config)
 
 type config struct {
-	now       func() time.Time
-	tolerance time.Duration
-	maxBody   int64
-	deduper   Deduper
-	logger    *slog.Logger
-	observer  func(Observation)
-	allowed   func(*http.Request) bool // nil: every source
-	err       error                    // the first invalid option, reported by the constructor
+	now             func() time.Time
+	tolerance       time.Duration
+	maxBody         int64
+	deduper         Deduper
+	logger          *slog.Logger
+	observer        func(Observation)
+	allowed         func(*http.Request) bool // nil: every source
+	apiV3Keys       []string                 // tried after the primary key
+	callbackTimeout time.Duration            // 0: none
+	routes          map[string]route         // by event type
+	unknown         func(context.Context, *Notification) error
+
+	err         error // the first invalid option, reported by the constructor
+	dispatchErr error // the first invalid option that concerns the dispatcher
 }
 
 func newConfig(opts []Option) config {
@@ -53,6 +61,15 @@ func (c *config) fail(msg string) {
 	}
 }
 
+// failDispatch records an error that [NewDispatcher] and [NewHandler],
+// which return no error, panic with.
+func (c *config) failDispatch(msg string) {
+	c.fail(msg)
+	if c.dispatchErr == nil {
+		c.dispatchErr = errors.New("bizcircle: " + msg)
+	}
+}
+
 // WithClock sets the clock that Wechatpay-Timestamp is checked against; nil
 // is an error from the constructor. Default: time.Now.
 func WithClock(now func() time.Time) Option {
@@ -66,8 +83,9 @@ func WithClock(now func() time.Time) Option {
 }
 
 // WithTolerance sets how far Wechatpay-Timestamp may be from the clock, in
-// either direction; a value not above zero is an error from the constructor.
-// Default: [DefaultTolerance] (5 minutes).
+// either direction, exactly: with 500ms a timestamp (whole seconds) is
+// accepted only within half a second of the clock. A value not above zero is
+// an error from the constructor. Default: [DefaultTolerance] (5 minutes).
 func WithTolerance(d time.Duration) Option {
 	return func(c *config) {
 		if d <= 0 {
@@ -91,13 +109,52 @@ func WithMaxBodyBytes(n int64) Option {
 	}
 }
 
-// WithDeduper sets the [Deduper] that runs each event's callback once; nil
-// keeps the default. Default: a [MemoryDeduper] per handler, with its defaults.
+// WithDeduper sets the [Deduper] that runs each event's callback once. A nil
+// Deduper, typed nil pointers included (an ignored constructor error), is an
+// error from the constructors; [NewHandler] and [NewDispatcher] panic with
+// it. Default: a [MemoryDeduper] per handler, with its defaults.
 func WithDeduper(d Deduper) Option {
 	return func(c *config) {
-		if d != nil {
-			c.deduper = d
+		if d == nil || isNilPointer(d) {
+			c.failDispatch("WithDeduper: nil Deduper")
+			return
 		}
+		c.deduper = d
+	}
+}
+
+// WithCallbackTimeout bounds each callback run: its ctx is cancelled after d,
+// and a callback that returns the ctx's error fails (500, WeChat Pay
+// retries). WeChat Pay hangs up after about 5 seconds anyway; work that
+// takes longer belongs in queue mode (package queue), which acknowledges at
+// once and processes with retries for days. A value not above zero is an
+// error from the constructors. Default: none (the request's ctx only).
+func WithCallbackTimeout(d time.Duration) Option {
+	return func(c *config) {
+		if d <= 0 {
+			c.failDispatch("WithCallbackTimeout: timeout must be positive")
+			return
+		}
+		c.callbackTimeout = d
+	}
+}
+
+// WithAPIv3Keys adds APIv3 keys, tried in order after the primary one when a
+// resource does not decrypt with it: while a merchant resets its key, or for
+// several merchants behind one URL (with a verifier that knows all their
+// platform keys). [Notification.KeyIndex] says which key decrypted a
+// notification. A failed attempt costs about a microsecond. Each key must be
+// 32 bytes and differ from the others, the primary included, else the
+// constructor returns an error. Default: none.
+func WithAPIv3Keys(keys ...string) Option {
+	return func(c *config) {
+		for _, k := range keys {
+			if len(k) != 32 {
+				c.fail(fmt.Sprintf("WithAPIv3Keys: a key must be 32 bytes, got %d", len(k)))
+				return
+			}
+		}
+		c.apiV3Keys = append(c.apiV3Keys, keys...)
 	}
 }
 
