@@ -176,16 +176,7 @@ type opError struct {
 func (e *opError) Error() string {
 	var b strings.Builder
 	b.WriteString("client: " + e.op + ": ")
-	var apiErr *core.APIError
-	if errors.As(e.err, &apiErr) {
-		// core.APIError's own text lists every answer header: keep it short.
-		fmt.Fprintf(&b, "WeChat Pay answered %d %s", apiErr.StatusCode, apiErr.Code)
-		if apiErr.Message != "" {
-			b.WriteString(": " + apiErr.Message)
-		}
-	} else {
-		b.WriteString(strings.TrimPrefix(e.err.Error(), "client: "))
-	}
+	b.WriteString(describe(e.err))
 	if e.attempts > 1 {
 		fmt.Fprintf(&b, " (attempt %d)", e.attempts)
 	}
@@ -200,4 +191,18 @@ func (e *opError) Unwrap() []error {
 		return []error{e.err, e.stopped}
 	}
 	return []error{e.err}
+}
+
+// describe returns err's text, without the "client: " prefix and, for a
+// *core.APIError, without the answer headers and body its own text lists.
+func describe(err error) string {
+	var apiErr *core.APIError
+	if errors.As(err, &apiErr) {
+		s := fmt.Sprintf("WeChat Pay answered %d %s", apiErr.StatusCode, apiErr.Code)
+		if apiErr.Message != "" {
+			s += ": " + apiErr.Message
+		}
+		return s
+	}
+	return strings.TrimPrefix(err.Error(), "client: ")
 }
