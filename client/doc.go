@@ -10,7 +10,8 @@
 // a value over its length limit or an unknown enum value fails fast with a
 // [*ValidationError] naming the field. WeChat Pay's error answers come back
 // as wechatpay-go's *core.APIError (find it with errors.As). Retries on 429,
-// 5xx and network errors are off unless [WithRetry] turns them on.
+// 5xx and network errors, honouring Retry-After, are off unless [WithRetry]
+// turns them on; [Attempts] tells how many times a failed call was tried.
 //
 // [PlatformVerifier] keeps the platform certificates that verify WeChat Pay's
 // signatures current: on a serial it does not know, it downloads the
