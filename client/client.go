@@ -22,7 +22,8 @@ import (
 // [*ValidationError] naming the first bad field. WeChat Pay's error answers
 // are returned as *core.APIError, wrapped: use errors.As to read its
 // StatusCode, Code and Message. Other errors are network errors, answers
-// whose signature does not verify, and ctx's error.
+// whose signature does not verify, and ctx's error. [Attempts] reads how
+// many times the call was tried.
 type Client struct {
 	api     *core.Client
 	baseURL string
@@ -84,12 +85,14 @@ func WithBaseURL(u string) Option {
 // WithRetry retries calls answered 429 or 5xx, and calls that failed with a
 // network error, as p says; zero fields of p take their defaults, negative
 // ones are an error from [New]. Retries wait with exponential backoff and
-// jitter, and stop when the call's ctx ends. A retried POST may reach WeChat
+// jitter, or as long as the answer's Retry-After header asks (up to
+// p.MaxRetryAfter) when that is longer, and stop when the call's ctx ends.
+// [Attempts] tells how many times a failed call was tried. A retried POST may reach WeChat
 // Pay twice (a network error can hide a success); syncing the same points
 // or parking state again is harmless. Default: no retries.
 func WithRetry(p RetryPolicy) Option {
 	return func(c *config) {
-		if p.MaxAttempts < 0 || p.BaseDelay < 0 || p.MaxDelay < 0 {
+		if p.MaxAttempts < 0 || p.BaseDelay < 0 || p.MaxDelay < 0 || p.MaxRetryAfter < 0 {
 			c.fail("WithRetry: negative field in RetryPolicy")
 			return
 		}
@@ -119,17 +122,15 @@ func (c *Client) call(ctx context.Context, op, method, path string, query url.Va
 	if c.retry != nil {
 		attempts = c.retry.MaxAttempts
 	}
-	var err error
 	for attempt := 1; ; attempt++ {
-		var retryable bool
-		retryable, err = c.once(ctx, method, path, query, body, out)
+		retryable, after, err := c.once(ctx, method, path, query, body, out)
 		if err == nil {
 			return nil
 		}
 		if attempt >= attempts || !retryable || ctx.Err() != nil {
 			return &opError{op: op, err: err, attempts: attempt}
 		}
-		if serr := c.sleep(ctx, c.retry.delay(attempt)); serr != nil {
+		if serr := c.sleep(ctx, c.retry.wait(attempt, after)); serr != nil {
 			return &opError{op: op, err: err, attempts: attempt, stopped: serr}
 		}
 	}
@@ -137,8 +138,9 @@ func (c *Client) call(ctx context.Context, op, method, path string, query url.Va
 
 // once sends the call once and tells whether its error is worth a retry: a
 // 429 or 5xx answer, or a network error (the request went out, no answer
-// came back).
-func (c *Client) once(ctx context.Context, method, path string, query url.Values, body []byte, out any) (bool, error) {
+// came back); after is the wait a retried answer's Retry-After asks for, or
+// 0.
+func (c *Client) once(ctx context.Context, method, path string, query url.Values, body []byte, out any) (retryable bool, after time.Duration, err error) {
 	var postBody any
 	if body != nil {
 		postBody = body
@@ -150,18 +152,34 @@ func (c *Client) once(ctx context.Context, method, path string, query url.Values
 	if err != nil {
 		var apiErr *core.APIError
 		if errors.As(err, &apiErr) {
-			return apiErr.StatusCode == http.StatusTooManyRequests || apiErr.StatusCode >= 500, err
+			if apiErr.StatusCode == http.StatusTooManyRequests || apiErr.StatusCode >= 500 {
+				return true, retryAfter(apiErr.Header, time.Now()), err
+			}
+			return false, 0, err
 		}
 		network := result != nil && result.Response == nil
-		return network, err
+		return network, 0, err
 	}
 	if out == nil {
-		return false, nil
+		return false, 0, nil
 	}
 	if err := core.UnMarshalResponse(result.Response, out); err != nil {
-		return false, fmt.Errorf("client: malformed answer: %w", err)
+		return false, 0, fmt.Errorf("client: malformed answer: %w", err)
 	}
-	return false, nil
+	return false, 0, nil
+}
+
+// Attempts returns how many times the [Client] call that returned err was
+// tried, the first attempt included: more than 1 only with [WithRetry]. It
+// is 0 when the request was refused before sending (a [*ValidationError]),
+// and when err is nil or does not come from a Client method. err may be
+// wrapped.
+func Attempts(err error) int {
+	var e *opError
+	if errors.As(err, &e) {
+		return e.attempts
+	}
+	return 0
 }
 
 // opError is the error of a call: the last attempt's error, and ctx's error
@@ -176,16 +194,7 @@ type opError struct {
 func (e *opError) Error() string {
 	var b strings.Builder
 	b.WriteString("client: " + e.op + ": ")
-	var apiErr *core.APIError
-	if errors.As(e.err, &apiErr) {
-		// core.APIError's own text lists every answer header: keep it short.
-		fmt.Fprintf(&b, "WeChat Pay answered %d %s", apiErr.StatusCode, apiErr.Code)
-		if apiErr.Message != "" {
-			b.WriteString(": " + apiErr.Message)
-		}
-	} else {
-		b.WriteString(strings.TrimPrefix(e.err.Error(), "client: "))
-	}
+	b.WriteString(describe(e.err))
 	if e.attempts > 1 {
 		fmt.Fprintf(&b, " (attempt %d)", e.attempts)
 	}
@@ -200,4 +209,18 @@ func (e *opError) Unwrap() []error {
 		return []error{e.err, e.stopped}
 	}
 	return []error{e.err}
+}
+
+// describe returns err's text, without the "client: " prefix and, for a
+// *core.APIError, without the answer headers and body its own text lists.
+func describe(err error) string {
+	var apiErr *core.APIError
+	if errors.As(err, &apiErr) {
+		s := fmt.Sprintf("WeChat Pay answered %d %s", apiErr.StatusCode, apiErr.Code)
+		if apiErr.Message != "" {
+			s += ": " + apiErr.Message
+		}
+		return s
+	}
+	return strings.TrimPrefix(err.Error(), "client: ")
 }

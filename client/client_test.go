@@ -271,6 +271,7 @@ func TestNew_options(t *testing.T) {
 		{"base URL with a query", api, []client.Option{client.WithBaseURL("https://h?x=1")}},
 		{"negative attempts", api, []client.Option{client.WithRetry(client.RetryPolicy{MaxAttempts: -1})}},
 		{"negative delay", api, []client.Option{client.WithRetry(client.RetryPolicy{BaseDelay: -1})}},
+		{"negative MaxRetryAfter", api, []client.Option{client.WithRetry(client.RetryPolicy{MaxRetryAfter: -time.Second})}},
 		{"nil sleep", api, []client.Option{client.WithSleep(nil)}},
 	}
 	for _, tt := range tests {

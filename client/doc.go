@@ -10,15 +10,18 @@
 // a value over its length limit or an unknown enum value fails fast with a
 // [*ValidationError] naming the field. WeChat Pay's error answers come back
 // as wechatpay-go's *core.APIError (find it with errors.As). Retries on 429,
-// 5xx and network errors are off unless [WithRetry] turns them on.
+// 5xx and network errors, honouring Retry-After, are off unless [WithRetry]
+// turns them on; [Attempts] tells how many times a failed call was tried.
 //
 // [PlatformVerifier] keeps the platform certificates that verify WeChat Pay's
 // signatures current: on a serial it does not know, it downloads the
 // certificates again (once, rate-limited) before failing, so a certificate
-// rotation does not reject valid notifications for a day. It also accepts a
-// WeChat Pay public key (PUB_KEY_ID_…) beside the certificates, for merchants
-// migrating from one to the other. Use it with bizcircle.VerifyAndDecrypt and
-// as the core.Client's response verifier.
+// rotation does not reject valid notifications for a day; it also downloads
+// them every 24 hours, so a retired certificate stops verifying (Close it to
+// stop that schedule). It also accepts a WeChat Pay public key
+// (PUB_KEY_ID_…) beside the certificates, for merchants migrating from one to
+// the other. Use it with bizcircle.VerifyAndDecrypt and as the core.Client's
+// response verifier.
 //
 // # Example
 //

@@ -70,6 +70,7 @@ func ExampleNewPlatformVerifier() {
 	if err != nil {
 		panic(err)
 	}
+	defer v.Close() // stops the daily download
 	endpoint, err := bizcircle.New(platform.APIv3Key, v, bizcircle.CallbackFuncs{})
 	if err != nil {
 		panic(err)

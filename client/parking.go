@@ -20,7 +20,8 @@ const (
 // entered or left the mall's car park.
 type SyncParkingRequest struct {
 	// SubMchID is the mall's merchant ID, in service-provider mode only;
-	// omitted when empty. At most 64 characters.
+	// omitted when empty. At most 32 characters: the parking API's limit,
+	// tighter than the other calls' 64.
 	SubMchID string
 	// BrandID is the mall's brand ID (品牌ID). Required.
 	BrandID int64
@@ -68,7 +69,7 @@ func (r SyncParkingRequest) MarshalJSON() ([]byte, error) {
 // refuse, or nil.
 func (r SyncParkingRequest) Validate() error {
 	var c check
-	c.optional("sub_mchid", r.SubMchID, 64)
+	c.optional("sub_mchid", r.SubMchID, 32)
 	c.positive("brandid", r.BrandID)
 	c.required("appid", r.AppID, 32)
 	c.required("openid", r.OpenID, 64)

@@ -74,7 +74,7 @@ func TestValidation(t *testing.T) {
 		{"commit status: no appid", commit(func(r *client.PointsCommitStatusRequest) { r.AppID = "" }), "appid", required},
 		{"commit status: sub_mchid over 64", commit(func(r *client.PointsCommitStatusRequest) { r.SubMchID = long(65) }), "sub_mchid", "is longer than 64 characters"},
 		// SyncParking
-		{"parking: sub_mchid over 64", parking(func(r *client.SyncParkingRequest) { r.SubMchID = long(65) }), "sub_mchid", "is longer than 64 characters"},
+		{"parking: sub_mchid over 32", parking(func(r *client.SyncParkingRequest) { r.SubMchID = long(33) }), "sub_mchid", "is longer than 32 characters"},
 		{"parking: no brandid", parking(func(r *client.SyncParkingRequest) { r.BrandID = 0 }), "brandid", positive},
 		{"parking: no appid", parking(func(r *client.SyncParkingRequest) { r.AppID = "" }), "appid", required},
 		{"parking: appid over 32", parking(func(r *client.SyncParkingRequest) { r.AppID = long(33) }), "appid", "is longer than 32 characters"},
@@ -117,6 +117,7 @@ func TestValidation_limitsCountCharacters(t *testing.T) {
 	}
 	p := validParking()
 	p.PlateNumber = strings.Repeat("粤", 32)
+	p.SubMchID = strings.Repeat("1", 32)
 	if err := p.Validate(); err != nil {
 		t.Error(err)
 	}

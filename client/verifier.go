@@ -5,6 +5,7 @@ import (
 	"crypto/rsa"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"time"
@@ -28,6 +29,10 @@ const (
 	DefaultRefetchInterval = time.Minute
 	// DefaultRefetchTimeout bounds one certificate download.
 	DefaultRefetchTimeout = 10 * time.Second
+	// DefaultRefreshInterval is the time between two scheduled downloads,
+	// as in wechatpay-go's downloader manager: a certificate WeChat Pay has
+	// retired stops verifying within a day.
+	DefaultRefreshInterval = 24 * time.Hour
 )
 
 // A PlatformVerifier is a wechatpay-go auth.Verifier for WeChat Pay's
@@ -44,9 +49,16 @@ const (
 // SHA256WithRSACombinedVerifier does, for merchants migrating from
 // certificates to public keys.
 //
+// It also downloads the certificates on a schedule ([WithRefreshInterval],
+// every 24 hours by default) and replaces the ones it holds with the list
+// downloaded, so a certificate WeChat Pay has retired stops verifying. A
+// failed scheduled download keeps the certificates held and is tried again
+// sooner (see [WithRefreshInterval]).
+//
 // Use it with bizcircle.VerifyAndDecrypt and as the API client's verifier
 // (wechatpay-go's option.WithVerifier). A PlatformVerifier is safe for
-// concurrent use and starts no goroutines.
+// concurrent use. With certificates it runs one goroutine for the schedule:
+// call [PlatformVerifier.Close] when done with it.
 type PlatformVerifier struct {
 	certs     *downloader.CertificateDownloader // nil: public key only
 	certsV    *verifiers.SHA256WithRSAVerifier
@@ -58,6 +70,13 @@ type PlatformVerifier struct {
 	mu        sync.Mutex
 	inflight  *flight   // the running download, or nil
 	lastStart time.Time // start of the last triggered download
+
+	refresh   time.Duration
+	log       *slog.Logger
+	ctx       context.Context // ends at Close; scheduled downloads run on it
+	cancel    context.CancelFunc
+	done      chan struct{} // closed when the schedule's goroutine returns; nil without one
+	closeOnce sync.Once
 }
 
 // A flight is one download; err is set before done is closed.
@@ -74,7 +93,9 @@ type verifierConfig struct {
 	key      *rsa.PublicKey
 	interval time.Duration
 	timeout  time.Duration
+	refresh  time.Duration
 	now      func() time.Time
+	log      *slog.Logger
 	err      error
 }
 
@@ -125,8 +146,37 @@ func WithRefetchTimeout(d time.Duration) VerifierOption {
 	}
 }
 
+// WithRefreshInterval sets the time between two scheduled downloads of the
+// certificates; a value not above zero is an error from
+// [NewPlatformVerifier]. After a failed scheduled download the next one
+// comes sooner: the refetch interval after the first failure, doubling
+// with each failure after it, never later than d. Default:
+// [DefaultRefreshInterval] (24 hours).
+func WithRefreshInterval(d time.Duration) VerifierOption {
+	return func(c *verifierConfig) {
+		if d <= 0 {
+			c.fail("WithRefreshInterval: interval must be positive")
+			return
+		}
+		c.refresh = d
+	}
+}
+
+// WithVerifierLogger sets the logger that failed scheduled downloads are
+// reported to, as warnings without request or answer dumps; nil keeps the
+// default. Default: slog.Default().
+func WithVerifierLogger(l *slog.Logger) VerifierOption {
+	return func(c *verifierConfig) {
+		if l != nil {
+			c.log = l
+		}
+	}
+}
+
 // WithVerifierClock sets the clock that [WithRefetchInterval] is measured
-// with; nil is an error from [NewPlatformVerifier]. Default: time.Now.
+// with; nil is an error from [NewPlatformVerifier]. The schedule of
+// [WithRefreshInterval] runs on timers, not on this clock (tests drive it
+// with testing/synctest). Default: time.Now.
 func WithVerifierClock(now func() time.Time) VerifierOption {
 	return func(c *verifierConfig) {
 		if now == nil {
@@ -144,18 +194,28 @@ func WithVerifierClock(now func() time.Time) VerifierOption {
 // certificates are authenticated by the APIv3 key, and later downloads are
 // verified with the certificates already held.
 //
+// With certificates, the verifier starts a goroutine that downloads them
+// again every [WithRefreshInterval]; [PlatformVerifier.Close] stops it.
+// ctx bounds the first download only.
+//
 // A nil api gives a verifier for the public key alone, which needs
 // [WithPublicKey]. A failed first download, an APIv3 key that is not 32
 // bytes, or an invalid option is an error.
 func NewPlatformVerifier(ctx context.Context, api *core.Client, apiV3Key string, opts ...VerifierOption) (*PlatformVerifier, error) {
-	c := verifierConfig{interval: DefaultRefetchInterval, timeout: DefaultRefetchTimeout, now: time.Now}
+	c := verifierConfig{
+		interval: DefaultRefetchInterval,
+		timeout:  DefaultRefetchTimeout,
+		refresh:  DefaultRefreshInterval,
+		now:      time.Now,
+		log:      slog.Default(),
+	}
 	for _, opt := range opts {
 		opt(&c)
 	}
 	if c.err != nil {
 		return nil, c.err
 	}
-	v := &PlatformVerifier{interval: c.interval, timeout: c.timeout, now: c.now}
+	v := &PlatformVerifier{interval: c.interval, timeout: c.timeout, now: c.now, refresh: c.refresh, log: c.log}
 	if c.key != nil {
 		v.keyID = c.keyID
 		v.keyV = verifiers.NewSHA256WithRSAPubkeyVerifier(c.keyID, *c.key)
@@ -175,7 +235,81 @@ func NewPlatformVerifier(ctx context.Context, api *core.Client, apiV3Key string,
 	}
 	v.certs = d
 	v.certsV = verifiers.NewSHA256WithRSAVerifier(d)
+	v.ctx, v.cancel = context.WithCancel(context.Background())
+	v.done = make(chan struct{})
+	go v.schedule()
 	return v, nil
+}
+
+// Close stops the scheduled downloads, cancelling one that is running, and
+// waits for the goroutine to return. The verifier still verifies after
+// Close, with the certificates it holds, and still downloads them on an
+// unknown serial. Close is safe to call more than once, and concurrently; it
+// always returns nil.
+func (v *PlatformVerifier) Close() error {
+	v.closeOnce.Do(func() {
+		if v.done == nil {
+			return // public key only: no goroutine
+		}
+		v.cancel()
+		<-v.done
+	})
+	return nil
+}
+
+// schedule downloads the certificates every refresh interval until Close;
+// after a failure it tries again sooner, backing off from the refetch
+// interval.
+func (v *PlatformVerifier) schedule() {
+	defer close(v.done)
+	failures := 0
+	t := time.NewTimer(v.refresh)
+	defer t.Stop()
+	for {
+		select {
+		case <-v.ctx.Done():
+			return
+		case <-t.C:
+		}
+		wait := v.refresh
+		if err := v.scheduledDownload(); err != nil {
+			if v.ctx.Err() != nil {
+				return // Close interrupted the download: not a failure
+			}
+			failures++
+			wait = v.retryDelay(failures)
+			v.log.Warn("client: scheduled platform certificate download failed; keeping the certificates held",
+				"error", describe(err), "failures", failures, "retry_in", wait)
+		} else {
+			failures = 0
+		}
+		t.Reset(wait)
+	}
+}
+
+// retryDelay is the wait after the n-th failed scheduled download in a row:
+// the refetch interval doubled n-1 times, at most the refresh interval.
+func (v *PlatformVerifier) retryDelay(n int) time.Duration {
+	d := v.interval
+	for range n - 1 {
+		if d >= v.refresh/2 {
+			return v.refresh
+		}
+		d *= 2
+	}
+	return min(d, v.refresh)
+}
+
+// scheduledDownload runs one scheduled download (or joins a triggered one
+// already running); a panic in wechatpay-go's downloader is a failure, not
+// a crash of the program.
+func (v *PlatformVerifier) scheduledDownload() (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = errDownloadPanicked
+		}
+	}()
+	return v.download(v.ctx, v.ctx, false)
 }
 
 // Verify verifies signature over message with the public key if serial is
@@ -220,9 +354,20 @@ func (v *PlatformVerifier) GetSerial(ctx context.Context) (string, error) {
 // interval ago.
 var errTooSoon = errors.New("certificates were downloaded less than the refetch interval ago")
 
-// refetch downloads the certificates unless a download started less than
-// the interval ago; a download already running is waited for instead.
+// refetch downloads the certificates unless a triggered download started
+// less than the interval ago; a download already running is waited for
+// instead.
 func (v *PlatformVerifier) refetch(ctx context.Context) error {
+	// The download outlives a cancelled caller: others may be waiting.
+	return v.download(ctx, context.WithoutCancel(ctx), true)
+}
+
+// download downloads the certificates, replacing those held, or waits for
+// the download already running until ctx ends. A triggered download (one
+// for an unknown serial) is refused within the refetch interval of the last
+// one; scheduled downloads neither count towards that limit nor are refused
+// by it. base is the parent of the download's own timeout.
+func (v *PlatformVerifier) download(ctx, base context.Context, triggered bool) error {
 	v.mu.Lock()
 	if f := v.inflight; f != nil {
 		v.mu.Unlock()
@@ -233,13 +378,16 @@ func (v *PlatformVerifier) refetch(ctx context.Context) error {
 			return ctx.Err()
 		}
 	}
-	now := v.now()
-	if !v.lastStart.IsZero() && now.Sub(v.lastStart) < v.interval {
-		v.mu.Unlock()
-		return errTooSoon
+	if triggered {
+		now := v.now()
+		if !v.lastStart.IsZero() && now.Sub(v.lastStart) < v.interval {
+			v.mu.Unlock()
+			return errTooSoon
+		}
+		v.lastStart = now
 	}
 	f := &flight{done: make(chan struct{})}
-	v.inflight, v.lastStart = f, now
+	v.inflight = f
 	v.mu.Unlock()
 
 	// Waiters are released however the download ends, a panic included.
@@ -250,8 +398,7 @@ func (v *PlatformVerifier) refetch(ctx context.Context) error {
 		v.mu.Unlock()
 		close(f.done)
 	}()
-	// The download outlives a cancelled caller: others may be waiting.
-	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), v.timeout)
+	dctx, cancel := context.WithTimeout(base, v.timeout)
 	defer cancel()
 	if err := v.certs.DownloadCertificates(dctx); err != nil {
 		f.err = fmt.Errorf("downloading platform certificates: %w", err)

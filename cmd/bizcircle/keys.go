@@ -2,8 +2,6 @@ package main
 
 import (
 	"crypto/rsa"
-	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -30,47 +28,6 @@ const (
 )
 
 var keyFiles = []string{privateKeyFile, publicKeyFile, publicKeyIDFile, apiV3KeyFile}
-
-// writeKeys writes p's keys into dir, creating it. Unless force is set it
-// refuses to replace existing keys, which would break a configured server.
-func writeKeys(dir string, p *bizcircletest.Platform, force bool) error {
-	if !force {
-		for _, name := range keyFiles {
-			if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
-				return fmt.Errorf("%s already exists; use --force to replace the keys", filepath.Join(dir, name))
-			}
-		}
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	der, err := x509.MarshalPKCS8PrivateKey(p.Key)
-	if err != nil {
-		return err
-	}
-	files := []struct {
-		name string
-		data []byte
-		perm fs.FileMode
-	}{
-		{privateKeyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600},
-		{publicKeyFile, []byte(p.PublicKeyPEM()), 0o644},
-		{publicKeyIDFile, []byte(p.Serial + "\n"), 0o644},
-		{apiV3KeyFile, []byte(p.APIv3Key + "\n"), 0o600},
-	}
-	for _, f := range files {
-		path := filepath.Join(dir, f.name)
-		if err := os.WriteFile(path, f.data, f.perm); err != nil {
-			return err
-		}
-		// WriteFile keeps an existing file's mode: --force must not leave a
-		// new private key world-readable.
-		if err := os.Chmod(path, f.perm); err != nil {
-			return err
-		}
-	}
-	return nil
-}
 
 // serverKeys is what a merchant's server holds: the platform public key,
 // its ID and the APIv3 key.
