@@ -17,8 +17,8 @@ func clean(v string) string {
 		return v
 	}
 	short := v
-	if len(short) > maxClean/2 {
-		short = short[:maxClean/2]
+	if len(short) > maxClean/4 {
+		short = short[:maxClean/4]
 	}
 	return strconv.QuoteToASCII(short) + "…(" + strconv.Itoa(len(v)) + " bytes)"
 }
@@ -44,8 +44,8 @@ func boundError(err error, serial string) error {
 	if serial != "" {
 		text = strings.ReplaceAll(text, serial, clean(serial))
 	}
-	if len(text) > 2*maxClean {
-		text = text[:2*maxClean] + "…"
+	if len(text) > 3*maxClean/2 {
+		text = text[:3*maxClean/2] + "…"
 	}
 	return &boundedError{err: err, text: text}
 }
