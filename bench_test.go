@@ -53,26 +53,8 @@ func BenchmarkPipeline(b *testing.B) {
 	r := m.Request("/notify")
 	rewind := func() { r.Body = io.NopCloser(bytes.NewReader(m.Body)) }
 
-	// through serves the payment through the whole endpoint with d.
 	through := func(d bizcircle.Deduper) func(b *testing.B) {
-		return func(b *testing.B) {
-			h, err := bizcircle.New(wechat.APIv3Key, wechat.Verifier(), bizcircle.CallbackFuncs{
-				Payment: func(_ context.Context, e *bizcircle.PaymentEvent) error { sink += e.Amount; return nil },
-			}, bizcircle.WithDeduper(d), bizcircle.WithLogger(discardLogger))
-			if err != nil {
-				b.Fatal(err)
-			}
-			w := &discardWriter{h: http.Header{}}
-			b.ReportAllocs()
-			for b.Loop() {
-				rewind()
-				w.code = 0
-				h.ServeHTTP(w, r)
-				if w.code != http.StatusNoContent {
-					b.Fatalf("status %d", w.code)
-				}
-			}
-		}
+		return servePayment(wechat, m, &sink, bizcircle.WithDeduper(d), bizcircle.WithLogger(discardLogger))
 	}
 	b.Run("bizcircle", through(alwaysRun{}))
 	// Through the real MemoryDeduper: a completed key that expires at once
@@ -126,6 +108,41 @@ func BenchmarkPipeline(b *testing.B) {
 		}
 	})
 	_ = sink
+}
+
+// servePayment serves m through the whole endpoint built with opts, as a
+// server does: one request reused, the body rewound.
+func servePayment(wechat *bizcircletest.Platform, m *bizcircletest.Message, sink *int64, opts ...bizcircle.Option) func(b *testing.B) {
+	return func(b *testing.B) {
+		h, err := bizcircle.New(wechat.APIv3Key, wechat.Verifier(), bizcircle.CallbackFuncs{
+			Payment: func(_ context.Context, e *bizcircle.PaymentEvent) error { *sink += e.Amount; return nil },
+		}, opts...)
+		if err != nil {
+			b.Fatal(err)
+		}
+		r := m.Request("/notify")
+		w := &discardWriter{h: http.Header{}}
+		b.ReportAllocs()
+		for b.Loop() {
+			r.Body = io.NopCloser(bytes.NewReader(m.Body))
+			w.code = 0
+			h.ServeHTTP(w, r)
+			if w.code != http.StatusNoContent {
+				b.Fatalf("status %d", w.code)
+			}
+		}
+	}
+}
+
+// BenchmarkDefaultLogger compares a fresh notification with a duplicate
+// under the default configuration (slog.Default, Info, to stderr):
+// duplicates are normal WeChat Pay traffic and must cost no more.
+func BenchmarkDefaultLogger(b *testing.B) {
+	wechat := bizcircletest.NewPlatform()
+	m := wechat.Payment(bizcircletest.SamplePayment())
+	var sink int64
+	b.Run("fresh", servePayment(wechat, m, &sink, bizcircle.WithDeduper(bizcircle.NewMemoryDeduper(bizcircle.MemoryTTL(time.Nanosecond)))))
+	b.Run("duplicate", servePayment(wechat, m, &sink))
 }
 
 // BenchmarkRejectUnsigned is the cost of refusing a forged notification.

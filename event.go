@@ -176,24 +176,38 @@ func (t *lenientTime) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-func (e *PaymentEvent) decodeWire(plaintext []byte) error {
-	var w paymentWire
-	if err := unmarshalEvent(plaintext, &w); err != nil {
-		return err
+// decodePayment and decodeRefund decode the wire form in one allocation.
+func decodePayment(plaintext []byte) (*PaymentEvent, error) {
+	w := new(paymentWire)
+	if err := unmarshalEvent(plaintext, w); err != nil {
+		return nil, err
 	}
-	*e = w.PaymentEvent
-	e.TimeEnd = time.Time(w.TimeEnd)
-	return nil
+	w.PaymentEvent.TimeEnd = time.Time(w.TimeEnd)
+	return &w.PaymentEvent, nil
 }
 
-func (e *RefundEvent) decodeWire(plaintext []byte) error {
-	var w refundWire
-	if err := unmarshalEvent(plaintext, &w); err != nil {
-		return err
+func decodeRefund(plaintext []byte) (*RefundEvent, error) {
+	w := new(refundWire)
+	if err := unmarshalEvent(plaintext, w); err != nil {
+		return nil, err
 	}
-	*e = w.RefundEvent
-	e.RefundTime = time.Time(w.RefundTime)
-	return nil
+	w.RefundEvent.RefundTime = time.Time(w.RefundTime)
+	return &w.RefundEvent, nil
+}
+
+// decoderFor returns T's decoder: the built-in events' lenient one, else
+// encoding/json into a new T.
+func decoderFor[T any]() func(plaintext []byte) (*T, error) {
+	switch any((*T)(nil)).(type) {
+	case *PaymentEvent:
+		return any(decodePayment).(func([]byte) (*T, error))
+	case *RefundEvent:
+		return any(decodeRefund).(func([]byte) (*T, error))
+	}
+	return func(plaintext []byte) (*T, error) {
+		e := new(T)
+		return e, unmarshalEvent(plaintext, e)
+	}
 }
 
 // unmarshalEvent wraps json's error without its text, which may quote the

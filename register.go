@@ -57,9 +57,10 @@ func OnUnknown(fn func(ctx context.Context, n *Notification) error) Option {
 // typedRoute decodes into a new T and keys it by key's ID, named idName in
 // errors.
 func typedRoute[T any](eventType, origin, idName string, key func(*T) string, fn func(context.Context, *T) error) route {
+	decode := decoderFor[T]()
 	return route{eventType: eventType, origin: origin, prepare: func(n *Notification) (string, func(context.Context) error, error) {
-		e := new(T)
-		if err := decodeEvent(n.Plaintext, e); err != nil {
+		e, err := decode(n.Plaintext)
+		if err != nil {
 			return "", nil, err
 		}
 		id := n.ID
@@ -85,17 +86,6 @@ func callKey[T any](key func(*T) string, e *T) (id string, err error) {
 		}
 	}()
 	return key(e), nil
-}
-
-// A wireDecoder decodes its own plaintext, leniently: the built-in events
-// leave malformed times zero rather than refusing the notification.
-type wireDecoder interface{ decodeWire(plaintext []byte) error }
-
-func decodeEvent(plaintext []byte, v any) error {
-	if d, ok := v.(wireDecoder); ok {
-		return d.decodeWire(plaintext)
-	}
-	return unmarshalEvent(plaintext, v)
 }
 
 // callbackRoutes registers cb's methods. A CallbackFuncs registers only its
