@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
-	"os"
 	"regexp"
 	"strings"
 	"sync"
@@ -20,7 +19,7 @@ func TestMain(m *testing.M) {
 	// The fault test makes go-redis log every refused dial; the tests check
 	// what those errors do.
 	redis.SetLogger(quiet{})
-	os.Exit(m.Run())
+	testenv.Main(m) // says in one line which tests skipped for want of Redis
 }
 
 type quiet struct{}

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/go-bizcircle/bizcircle/internal/testenv"
+
 	"bufio"
 	"bytes"
 	"context"
@@ -32,6 +34,7 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
+	testenv.Report()
 	os.Exit(code)
 }
 
