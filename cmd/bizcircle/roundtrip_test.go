@@ -44,7 +44,7 @@ func TestKeygenServeSend(t *testing.T) {
 		if r.code != 0 {
 			t.Fatalf("send: %v", r)
 		}
-		mustContain(t, "send output", r.stdout, "sending MALL_TRANSACTION.SUCCESS", "openid=oTestOpenID", "amount=8800", "→ 204 No Content in ", "1 sent: 1 acknowledged (2xx)")
+		mustContain(t, "send output", r.stdout, "sending MALL_TRANSACTION.SUCCESS", "openid=oTestOpenID", "amount=8800", "→ 204 No Content in ", "1 sent: 1 acknowledged (200/204)")
 		mustContain(t, "serve output", srv.waitFor(t, "payment "), "openid=oTestOpenID", "amount=8800")
 		srv.waitFor(t, "→ 204 processed MALL_TRANSACTION.SUCCESS")
 	})
@@ -57,7 +57,7 @@ func TestKeygenServeSend(t *testing.T) {
 		if n := strings.Count(r.stdout, "→ 204 No Content"); n != 20 {
 			t.Errorf("%d of 20 copies got 204:\n%s", n, r.stdout)
 		}
-		mustContain(t, "send output", r.stdout, "20 copies, 10 at a time", "20 sent: 20 acknowledged (2xx)")
+		mustContain(t, "send output", r.stdout, "20 copies, 10 at a time", "20 sent: 20 acknowledged (200/204)")
 		srv.waitFor(t, "transaction_id=4200000000001")
 		for range 19 {
 			srv.waitFor(t, "→ 204 duplicate MALL_TRANSACTION.SUCCESS")
@@ -143,9 +143,9 @@ func TestSendRetry(t *testing.T) {
 		"attempt 1 (+0s) → 500 Internal Server Error in ", `"message":"callback failed"`,
 		"attempt 2 (+15s) → 500 Internal Server Error",
 		"attempt 3 (+30s) → 204 No Content",
-		"1 sent: 1 acknowledged (2xx)")
+		"1 sent: 1 acknowledged (200/204)")
 	if strings.Contains(r.stdout, "attempt 4") {
-		t.Errorf("send went on after a 2xx:\n%s", r.stdout)
+		t.Errorf("send went on after a 204:\n%s", r.stdout)
 	}
 	srv.waitFor(t, "→ 500 failed")
 	srv.waitFor(t, "→ 500 failed")
@@ -200,10 +200,44 @@ func TestSendFlagsAnEndpointThatAcceptsForgeries(t *testing.T) {
 		if r.code != exitFailure {
 			t.Errorf("send %s to an endpoint answering 200: want exit 1, got %v", flag, r)
 		}
-		mustContain(t, "send output", r.stdout, "4 sent: 4 acknowledged (2xx)", "FAIL: the endpoint must refuse this notification")
+		mustContain(t, "send output", r.stdout, "4 sent: 4 acknowledged (200/204)", "FAIL: the endpoint must refuse this notification")
 	}
 	r := runInProcess(t, "send", "--dir", dir, "--url", careless.URL, "--repeat", "8", "--concurrency", "3")
 	if r.code != 0 || strings.Count(r.stdout, "→ 200 OK") != 8 {
 		t.Errorf("send --repeat 8: %v", r)
+	}
+}
+
+// TestSendCountsOnly200And204AsAcknowledged runs send in process against
+// endpoints answering one status each: WeChat Pay takes only 200 and 204 as
+// received, so a 202 is a failure.
+func TestSendCountsOnly200And204AsAcknowledged(t *testing.T) {
+	dir := t.TempDir()
+	if r := runInProcess(t, "keygen", "--dir", dir); r.code != 0 {
+		t.Fatalf("keygen: %v", r)
+	}
+	tests := []struct {
+		name   string
+		status int
+		code   int
+		want   string
+	}{
+		{"200 is acknowledged", http.StatusOK, exitOK, "2 sent: 2 acknowledged (200/204), 0 refused (4xx), 0 failed"},
+		{"204 is acknowledged", http.StatusNoContent, exitOK, "2 sent: 2 acknowledged (200/204), 0 refused (4xx), 0 failed"},
+		{"202 is not", http.StatusAccepted, exitFailure, "2 sent: 0 acknowledged (200/204), 0 refused (4xx), 2 failed"},
+		{"201 is not", http.StatusCreated, exitFailure, "2 sent: 0 acknowledged (200/204), 0 refused (4xx), 2 failed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.WriteHeader(tt.status)
+			}))
+			defer srv.Close()
+			r := runInProcess(t, "send", "--dir", dir, "--url", srv.URL, "--repeat", "2")
+			if r.code != tt.code {
+				t.Fatalf("want exit %d, got %v", tt.code, r)
+			}
+			mustContain(t, "send output", r.stdout, tt.want)
+		})
 	}
 }

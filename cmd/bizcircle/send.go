@@ -30,13 +30,14 @@ with --data (a JSON file of the event's fields, as WeChat Pay sends them,
 
   --repeat N --concurrency C   send N copies of one notification, C at a time
                                (WeChat Pay's duplicates: the callback must run once)
-  --retry                      resend each copy on WeChat Pay's schedule until a 2xx:
+  --retry                      resend each copy on WeChat Pay's schedule until 200 or 204:
                                15s 15s 30s 3m 10m 20m 30m 30m 30m 60m 3h 3h 3h 6h 6h
   --speed F                    with --retry, wait 1/F of each delay (3600: a day in 24s)
   --tamper                     change the body after signing; your endpoint must refuse it
   --stale                      sign with a timestamp 10 minutes old; your endpoint must refuse it
 
-Exits 0 when every copy was acknowledged with a 2xx; with --tamper or --stale,
+Exits 0 when every copy was acknowledged with 200 or 204 (WeChat Pay takes no
+other status, other 2xx included, as received); with --tamper or --stale,
 when every copy was refused with a 4xx. Otherwise exits 1.
 
 Examples:
@@ -143,7 +144,7 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	data := fs.String("data", "", "JSON `file` of the event's fields (\"-\": stdin)")
 	fs.IntVar(&o.repeat, "repeat", 1, "send `N` copies of the notification")
 	fs.IntVar(&o.concurrency, "concurrency", 1, "send up to `C` copies at the same time")
-	fs.BoolVar(&o.retry, "retry", false, "resend on WeChat Pay's schedule until a 2xx (16 attempts over 24h4m)")
+	fs.BoolVar(&o.retry, "retry", false, "resend on WeChat Pay's schedule until 200 or 204 (16 attempts over 24h4m)")
 	fs.Float64Var(&o.speed, "speed", 1, "with --retry, compress time by `F` (3600: the 24h4m schedule in about 24s)")
 	fs.BoolVar(&o.tamper, "tamper", false, "change the body after signing: the endpoint must answer 4xx")
 	fs.BoolVar(&o.stale, "stale", false, "sign with a timestamp 10 minutes old: the endpoint must answer 4xx")
@@ -180,7 +181,7 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case o.tamper && o.stale:
 		return usageError(stderr, fs, "use one of --tamper and --stale")
 	case (o.tamper || o.stale) && o.retry:
-		return usageError(stderr, fs, "--retry resends until a 2xx, which --tamper and --stale must never get")
+		return usageError(stderr, fs, "--retry resends until 200 or 204, which --tamper and --stale must never get")
 	case o.timeout <= 0:
 		return usageError(stderr, fs, "--timeout must be positive")
 	}
@@ -292,10 +293,10 @@ func send(ctx context.Context, platform *bizcircletest.Platform, m *bizcircletes
 		case a.Err == nil && a.Status >= 400 && a.Status < 500:
 			refused++
 		default:
-			failed++ // 5xx, transport error, or not sent
+			failed++ // 5xx, another 2xx, transport error, or not sent
 		}
 	}
-	fmt.Fprintf(stdout, "%d sent: %d acknowledged (2xx), %d refused (4xx), %d failed (5xx, no answer or not sent)\n", o.repeat, acked, refused, failed)
+	fmt.Fprintf(stdout, "%d sent: %d acknowledged (200/204), %d refused (4xx), %d failed (other status, no answer or not sent)\n", o.repeat, acked, refused, failed)
 	if o.tamper || o.stale {
 		if refused == o.repeat {
 			fmt.Fprintln(stdout, "ok: the endpoint refused the notification, as it must")
