@@ -92,6 +92,23 @@ func TestKeygenServeSend(t *testing.T) {
 		mustContain(t, "serve output", srv.waitFor(t, "transaction_id=4200000000777"), "amount=4321", `shop="茶饮"`)
 	})
 
+	t.Run("a JSON file that is not JSON is an error for any event type", func(t *testing.T) {
+		file := filepath.Join(t.TempDir(), "transaction.json")
+		os.WriteFile(file, []byte(`{"transaction_id":`), 0o644)
+		r := send(t, "--event", "TRANSACTION.SUCCESS", "--data", file)
+		if r.code != exitFailure || !strings.Contains(r.stderr, file+" is not JSON") {
+			t.Fatalf("want exit 1 naming the file, got %v", r)
+		}
+	})
+
+	t.Run("the full name of a smart business circle event is its short name", func(t *testing.T) {
+		r := send(t, "--event", "MALL_REFUND.SUCCESS", "--refund-id", "50300000002")
+		if r.code != 0 {
+			t.Fatalf("send: %v", r)
+		}
+		srv.waitFor(t, "refund_id=50300000002")
+	})
+
 	t.Run("a misspelt field in the JSON file is an error", func(t *testing.T) {
 		file := filepath.Join(t.TempDir(), "payment.json")
 		os.WriteFile(file, []byte(`{"ammount":1}`), 0o644)
@@ -195,14 +212,18 @@ func TestSendFlagsAnEndpointThatAcceptsForgeries(t *testing.T) {
 		w.WriteHeader(http.StatusOK)
 	}))
 	defer careless.Close()
-	for _, flag := range []string{"--tamper", "--stale"} {
+	for _, flag := range []string{"--tamper", "--stale", "--probe", "--wrong-key"} {
 		r := runInProcess(t, "send", "--dir", dir, "--url", careless.URL, flag, "--repeat", "4", "--concurrency", "4")
 		if r.code != exitFailure {
 			t.Errorf("send %s to an endpoint answering 200: want exit 1, got %v", flag, r)
 		}
 		mustContain(t, "send output", r.stdout, "4 sent: 4 acknowledged (200/204)", "FAIL: the endpoint must refuse this notification")
 	}
-	r := runInProcess(t, "send", "--dir", dir, "--url", careless.URL, "--repeat", "8", "--concurrency", "3")
+	r := runInProcess(t, "send", "--dir", dir, "--url", careless.URL, "--events", "8", "--concurrency", "3")
+	if r.code != 0 || !strings.Contains(r.stdout, "answers: 200 ×8") {
+		t.Errorf("send --events 8: %v", r)
+	}
+	r = runInProcess(t, "send", "--dir", dir, "--url", careless.URL, "--repeat", "8", "--concurrency", "3")
 	if r.code != 0 || strings.Count(r.stdout, "→ 200 OK") != 8 {
 		t.Errorf("send --repeat 8: %v", r)
 	}
