@@ -193,7 +193,7 @@ func TestKeygenKeepsExistingKeys(t *testing.T) {
 
 func TestMissingKeysSayWhatToRun(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "nothing-here")
-	for _, cmd := range []string{"send", "serve"} {
+	for _, cmd := range []string{"send", "serve", "fakeapi"} {
 		r := runBinary(t, cmd, "--dir", dir)
 		if r.code != exitFailure || !strings.Contains(r.stderr, "run 'bizcircle keygen --dir "+dir+"' first") {
 			t.Errorf("%s without keys: want exit 1 pointing at keygen, got %v", cmd, r)
