@@ -15,7 +15,8 @@ import (
 )
 
 // RetrySchedule returns WeChat Pay's delays between successive deliveries of
-// a payment or refund notification that was not acknowledged with a 2xx:
+// a payment or refund notification that was not acknowledged (see
+// [Attempt.OK]):
 // 15s, 15s, 30s, 3m, 10m, 20m, 30m, 30m, 30m, 60m, 3h, 3h, 3h, 6h, 6h. With
 // the first delivery that makes 16 attempts, the last 24h4m after the first.
 // Each call returns a fresh slice.
@@ -33,7 +34,7 @@ func RetrySchedule() []time.Duration {
 const DefaultAttemptTimeout = 5 * time.Second
 
 // ErrNotAcknowledged is returned by [Deliverer.Deliver] and
-// [Deliverer.DeliverURL] when no attempt got a 2xx answer.
+// [Deliverer.DeliverURL] when no attempt was acknowledged with 200 or 204.
 var ErrNotAcknowledged = errors.New("bizcircletest: notification not acknowledged after the last retry")
 
 // An Attempt is one delivery of a notification and its answer.
@@ -56,11 +57,19 @@ type Attempt struct {
 	Err error
 }
 
-// OK reports whether the attempt was acknowledged: a 2xx answer.
-func (a Attempt) OK() bool { return a.Err == nil && a.Status >= 200 && a.Status < 300 }
+// OK reports whether the attempt was acknowledged. WeChat Pay accepts
+// only 200 OK and 204 No Content: any other status, other 2xx included
+// (201, 202), is a failure it retries.
+func (a Attempt) OK() bool { return a.Err == nil && Acknowledged(a.Status) }
+
+// Acknowledged reports whether WeChat Pay takes an answer with status as a
+// notification received: 200 or 204, and nothing else.
+func Acknowledged(status int) bool {
+	return status == http.StatusOK || status == http.StatusNoContent
+}
 
 // A Deliverer delivers one notification the way WeChat Pay does: again and
-// again on its retry schedule until an attempt is answered with a 2xx,
+// again on its retry schedule until an attempt is answered with 200 or 204,
 // re-signing each attempt with the platform's current time and a fresh
 // nonce (the body, and so the notification ID, stays the same). Tests make
 // the schedule instant by setting Sleep, usually to a [Clock]'s.
@@ -92,7 +101,7 @@ type Deliverer struct {
 }
 
 // Deliver delivers m to h, each attempt through ServeHTTP with a recorder.
-// It returns every attempt, and nil exactly when the last one got a 2xx;
+// It returns every attempt, and nil exactly when the last one got 200 or 204;
 // else ErrNotAcknowledged after the last attempt, or ctx's error.
 func (d *Deliverer) Deliver(ctx context.Context, h http.Handler, m *Message) ([]Attempt, error) {
 	target := d.Target

@@ -127,6 +127,52 @@ func TestDeliverGivesUpAfterTheSixteenthAttempt(t *testing.T) {
 	}
 }
 
+// answering returns a handler that answers every request with status.
+func answering(status int) (http.Handler, *atomic.Int32) {
+	var calls atomic.Int32
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.WriteHeader(status)
+	}), &calls
+}
+
+// TestDeliverAcceptsOnly200And204 follows WeChat Pay: only 200 and 204
+// acknowledge a notification; any other 2xx is a failure and is retried.
+func TestDeliverAcceptsOnly200And204(t *testing.T) {
+	tests := []struct {
+		name     string
+		status   int
+		attempts int
+	}{
+		{"200 OK is acknowledged at once", http.StatusOK, 1},
+		{"204 No Content is acknowledged at once", http.StatusNoContent, 1},
+		{"201 Created is retried to the end", http.StatusCreated, 16},
+		{"202 Accepted is retried to the end", http.StatusAccepted, 16},
+		{"206 Partial Content is retried to the end", http.StatusPartialContent, 16},
+		{"302 Found is retried to the end", http.StatusFound, 16},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h, calls := answering(tt.status)
+			d := &bizcircletest.Deliverer{Sleep: bizcircletest.NewClock(time.Now()).Sleep}
+			attempts, err := d.Deliver(t.Context(), h, bizcircletest.NewPlatform().Payment(bizcircletest.SamplePayment()))
+			if len(attempts) != tt.attempts || int(calls.Load()) != tt.attempts {
+				t.Fatalf("%d attempts, %d requests; want %d", len(attempts), calls.Load(), tt.attempts)
+			}
+			acked := tt.attempts == 1
+			if (err == nil) != acked || (!acked && !errors.Is(err, bizcircletest.ErrNotAcknowledged)) {
+				t.Errorf("err = %v, want acknowledged = %v", err, acked)
+			}
+			if got := attempts[len(attempts)-1].OK(); got != acked {
+				t.Errorf("OK() = %v for %d, want %v", got, tt.status, acked)
+			}
+			if got := bizcircletest.Acknowledged(tt.status); got != acked {
+				t.Errorf("Acknowledged(%d) = %v, want %v", tt.status, got, acked)
+			}
+		})
+	}
+}
+
 // TestDeliverRunsAFailingCallbackOnce is the point of the helper: through
 // the real kit, a callback that fails three times succeeds exactly once,
 // although the later attempts come long after the first one's timestamp

@@ -20,7 +20,7 @@ import (
 	"github.com/wechatpay-apiv3/wechatpay-go/core/option"
 )
 
-// Paths the [APIServer] serves.
+// Paths the [APIHandler] serves.
 const (
 	PathCertificates       = "/v3/certificates"
 	PathPointsNotify       = "/v3/businesscircle/points/notify"
@@ -37,7 +37,7 @@ type Failure struct {
 	Message string
 }
 
-// The failures [APIServer.FailNext] is usually told to give.
+// The failures [APIHandler.FailNext] is usually told to give.
 var (
 	FailParamError       = Failure{http.StatusBadRequest, "PARAM_ERROR", "参数错误"}
 	FailFrequencyLimited = Failure{http.StatusTooManyRequests, "FREQUENCY_LIMITED", "频率超限"}
@@ -47,7 +47,8 @@ var (
 // failSignature answers requests whose Authorization does not verify.
 var failSignature = Failure{http.StatusUnauthorized, "SIGN_ERROR", "签名错误"}
 
-// A Call is one request the [APIServer] received, as it received it.
+// A Call is one request the [APIHandler] received, as it received it, and
+// its answer.
 type Call struct {
 	Method string
 	// Host is the host the client called, such as api.mch.weixin.qq.com.
@@ -63,9 +64,12 @@ type Call struct {
 	// Status is the status the server answered; 0 when it dropped the
 	// connection instead.
 	Status int
+	// Answer is the body answered, nil when empty: the {"code","message"}
+	// of a failure.
+	Answer []byte
 }
 
-// UserAuthorization is what the [APIServer] answers for a shopper's
+// UserAuthorization is what the [APIHandler] answers for a shopper's
 // authorization query (授权查询). Zero times are left out of the answer.
 type UserAuthorization struct {
 	State           string // UNAUTHORIZED, AUTHORIZED or DEAUTHORIZED
@@ -73,39 +77,71 @@ type UserAuthorization struct {
 	DeauthorizeTime time.Time
 }
 
-// An APIServer is a fake WeChat Pay API server for one merchant, on an
-// httptest TLS server. Like the real one it verifies each request's
-// Authorization signature with the merchant's public key (answering 401
-// SIGN_ERROR when it does not verify), signs its answers with the platform
-// key, serves the platform certificates encrypted with the APIv3 key, and
-// checks the required fields of the business circle calls (400 PARAM_ERROR).
-// It records every call for assertions and can be told to fail.
+// An APIHandler is a fake WeChat Pay API for one merchant, as an
+// http.Handler: [APIServer] serves it on an httptest TLS server for tests,
+// and 'bizcircle fakeapi' on a local port for an application under test.
+// Like the real API it verifies each request's Authorization signature with
+// the merchant's public key (answering 401 SIGN_ERROR when it does not
+// verify), signs its answers with the platform key, serves the platform
+// certificates encrypted with the APIv3 key, and checks the required fields
+// of the smart business circle calls (400 PARAM_ERROR). It records every
+// call for assertions and can be told to fail.
 //
 // Its answers are signed by the platform whose serial the request names in
 // Wechatpay-Serial, as WeChat Pay does while certificates rotate, else by the
-// newest one. The connection is closed after each answer, so no HTTP client
-// silently resends a request whose connection was dropped.
+// newest one. Serve it with keep-alives disabled (as APIServer does), so no
+// HTTP client silently resends a request whose connection
+// [APIHandler.DisconnectNext] dropped.
 //
-// An APIServer is safe for concurrent use. Close it when done.
-type APIServer struct {
-	// URL is the server's base URL, https://127.0.0.1:port. Clients made by
-	// [APIServer.HTTPClient] reach the server whatever host they call.
-	URL string
-
-	srv      *httptest.Server
+// An APIHandler is safe for concurrent use; create one with
+// [NewAPIHandler].
+type APIHandler struct {
 	merchant *Merchant
 
 	mu             sync.Mutex
 	platforms      []*Platform // the last is the newest
 	calls          []Call
+	onCall         func(Call)
 	faults         []fault
 	authorizations map[string]UserAuthorization
 	commitStatus   map[string]string
 }
 
+// An APIServer is an [APIHandler] on an httptest TLS server: a fake WeChat
+// Pay API server for tests, with the handler's methods. The connection is
+// closed after each answer. An APIServer is safe for concurrent use. Close
+// it when done.
+type APIServer struct {
+	*APIHandler
+
+	// URL is the server's base URL, https://127.0.0.1:port. Clients made by
+	// [APIServer.HTTPClient] reach the server whatever host they call.
+	URL string
+
+	srv *httptest.Server
+}
+
 // fault is one queued misbehaviour: a Failure, or a dropped connection when
 // failure is nil.
 type fault struct{ failure *Failure }
+
+// NewAPIHandler returns an APIHandler that plays WeChat Pay with platform's
+// keys for merchant m. It panics if either is nil, or if m has neither a Key
+// nor a PublicKey.
+func NewAPIHandler(platform *Platform, m *Merchant) *APIHandler {
+	if platform == nil || m == nil {
+		panic("bizcircletest: NewAPIHandler needs a Platform and a Merchant")
+	}
+	if m.publicKey() == nil {
+		panic("bizcircletest: NewAPIHandler needs the Merchant's Key or PublicKey")
+	}
+	return &APIHandler{
+		merchant:       m,
+		platforms:      []*Platform{platform},
+		authorizations: map[string]UserAuthorization{},
+		commitStatus:   map[string]string{},
+	}
+}
 
 // NewAPIServer starts an APIServer that plays WeChat Pay with platform's
 // keys for merchant m. It panics if either is nil. Close it when done.
@@ -113,13 +149,8 @@ func NewAPIServer(platform *Platform, m *Merchant) *APIServer {
 	if platform == nil || m == nil {
 		panic("bizcircletest: NewAPIServer needs a Platform and a Merchant")
 	}
-	s := &APIServer{
-		merchant:       m,
-		platforms:      []*Platform{platform},
-		authorizations: map[string]UserAuthorization{},
-		commitStatus:   map[string]string{},
-	}
-	s.srv = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
+	s := &APIServer{APIHandler: NewAPIHandler(platform, m)}
+	s.srv = httptest.NewUnstartedServer(s.APIHandler)
 	s.srv.Config.SetKeepAlivesEnabled(false)
 	s.srv.StartTLS()
 	s.URL = s.srv.URL
@@ -129,12 +160,12 @@ func NewAPIServer(platform *Platform, m *Merchant) *APIServer {
 // Close shuts the server down, waiting for its requests to finish.
 func (s *APIServer) Close() { s.srv.Close() }
 
-// Merchant returns the merchant whose signatures the server accepts.
-func (s *APIServer) Merchant() *Merchant { return s.merchant }
+// Merchant returns the merchant whose signatures the handler accepts.
+func (s *APIHandler) Merchant() *Merchant { return s.merchant }
 
 // Platform returns the newest platform: the one that signs answers to
 // requests that name no known serial.
-func (s *APIServer) Platform() *Platform {
+func (s *APIHandler) Platform() *Platform {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.platforms[len(s.platforms)-1]
@@ -145,7 +176,7 @@ func (s *APIServer) Platform() *Platform {
 // now on /v3/certificates lists it beside the older ones, and it signs the
 // answers to requests that do not name an older serial. Sign notifications
 // with the returned Platform to test a rotation.
-func (s *APIServer) Rotate() *Platform {
+func (s *APIHandler) Rotate() *Platform {
 	p := NewCertificatePlatform()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -181,8 +212,12 @@ func (t rewriteHost) RoundTrip(r *http.Request) (*http.Response, error) {
 // NewClient returns a wechatpay-go client that signs as the merchant, sends
 // through [APIServer.HTTPClient], and validates answers with the newest
 // platform's verifier; opts are applied after these and may replace them. It
-// panics on error, for ease of use in tests.
+// panics on error, for ease of use in tests, and when the merchant has no
+// Key to sign with.
 func (s *APIServer) NewClient(opts ...core.ClientOption) *core.Client {
+	if s.merchant.Key == nil {
+		panic("bizcircletest: NewClient needs the Merchant's Key")
+	}
 	all := append([]core.ClientOption{
 		s.merchant.Credential(),
 		option.WithVerifier(s.Platform().Verifier()),
@@ -192,15 +227,16 @@ func (s *APIServer) NewClient(opts ...core.ClientOption) *core.Client {
 }
 
 // Calls returns a copy of the calls received so far, oldest first,
-// certificate downloads and rejected calls included.
-func (s *APIServer) Calls() []Call {
+// certificate downloads and rejected calls included; none while an
+// [APIHandler.OnCall] function takes them.
+func (s *APIHandler) Calls() []Call {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return slices.Clone(s.calls)
 }
 
 // CallsTo returns the calls received so far whose path starts with prefix.
-func (s *APIServer) CallsTo(prefix string) []Call {
+func (s *APIHandler) CallsTo(prefix string) []Call {
 	var out []Call
 	for _, c := range s.Calls() {
 		if strings.HasPrefix(c.Path, prefix) {
@@ -211,7 +247,7 @@ func (s *APIServer) CallsTo(prefix string) []Call {
 }
 
 // LastCall returns the latest call, and whether there was one.
-func (s *APIServer) LastCall() (Call, bool) {
+func (s *APIHandler) LastCall() (Call, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.calls) == 0 {
@@ -221,7 +257,7 @@ func (s *APIServer) LastCall() (Call, bool) {
 }
 
 // Reset forgets the recorded calls and queued failures.
-func (s *APIServer) Reset() {
+func (s *APIHandler) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.calls, s.faults = nil, nil
@@ -230,7 +266,7 @@ func (s *APIServer) Reset() {
 // FailNext makes the next n correctly signed API calls answer f instead of
 // being served. Certificate downloads are not affected. Failures queue up
 // behind earlier ones.
-func (s *APIServer) FailNext(n int, f Failure) {
+func (s *APIHandler) FailNext(n int, f Failure) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for range n {
@@ -240,8 +276,8 @@ func (s *APIServer) FailNext(n int, f Failure) {
 
 // DisconnectNext makes the next n correctly signed API calls close the
 // connection without an answer: a network error for the client. It queues
-// up like [APIServer.FailNext].
-func (s *APIServer) DisconnectNext(n int) {
+// up like [APIHandler.FailNext].
+func (s *APIHandler) DisconnectNext(n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for range n {
@@ -251,7 +287,7 @@ func (s *APIServer) DisconnectNext(n int) {
 
 // SetAuthorization sets what the authorization query answers for openid.
 // Unset shoppers are UNAUTHORIZED.
-func (s *APIServer) SetAuthorization(openid string, a UserAuthorization) {
+func (s *APIHandler) SetAuthorization(openid string, a UserAuthorization) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.authorizations[openid] = a
@@ -259,7 +295,7 @@ func (s *APIServer) SetAuthorization(openid string, a UserAuthorization) {
 
 // SetCommitStatus sets what the points commit status query answers for
 // openid: PENDING or FINISHED. Unset shoppers are FINISHED.
-func (s *APIServer) SetCommitStatus(openid, status string) {
+func (s *APIHandler) SetCommitStatus(openid, status string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.commitStatus[openid] = status
@@ -275,7 +311,8 @@ func failureAnswer(f Failure) answer {
 	return answer{f.Status, mustJSON(map[string]string{"code": f.Code, "message": f.Message})}
 }
 
-func (s *APIServer) serve(w http.ResponseWriter, r *http.Request) {
+// ServeHTTP answers one API call as WeChat Pay would.
+func (s *APIHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		return
@@ -306,18 +343,36 @@ func (s *APIServer) serve(w http.ResponseWriter, r *http.Request) {
 	} else {
 		a = s.route(&call)
 	}
-	call.Status = a.status
-	s.record(call)
+	call.Status, call.Answer = a.status, a.body
+	s.record(call) // before answering: a client that has its answer finds its call
 	s.write(w, r, a)
 }
 
-func (s *APIServer) record(c Call) {
+// record keeps c, or hands it to the OnCall function.
+func (s *APIHandler) record(c Call) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.calls = append(s.calls, c)
+	onCall := s.onCall
+	if onCall == nil {
+		s.calls = append(s.calls, c)
+	}
+	s.mu.Unlock()
+	if onCall != nil {
+		onCall(c)
+	}
 }
 
-func (s *APIServer) nextFault(path string) (fault, bool) {
+// OnCall makes the handler hand each call to f once answered, instead of
+// keeping it for [APIHandler.Calls]: a long-running server, such as
+// 'bizcircle fakeapi', prints its calls without keeping them all. f may be
+// called concurrently, from the goroutines serving the calls. A nil f keeps
+// the calls again.
+func (s *APIHandler) OnCall(f func(Call)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.onCall = f
+}
+
+func (s *APIHandler) nextFault(path string) (fault, bool) {
 	if path == PathCertificates {
 		return fault{}, false
 	}
@@ -334,7 +389,7 @@ func (s *APIServer) nextFault(path string) (fault, bool) {
 // authenticate verifies the Authorization header as WeChat Pay does:
 // WECHATPAY2-SHA256-RSA2048 mchid=…,nonce_str=…,signature=…,timestamp=…,
 // serial_no=… over "METHOD\nURI\ntimestamp\nnonce\nbody\n".
-func (s *APIServer) authenticate(r *http.Request, body []byte) error {
+func (s *APIHandler) authenticate(r *http.Request, body []byte) error {
 	scheme, params, ok := strings.Cut(r.Header.Get("Authorization"), " ")
 	if !ok || scheme != "WECHATPAY2-SHA256-RSA2048" {
 		return fmt.Errorf("Authorization is not WECHATPAY2-SHA256-RSA2048")
@@ -360,7 +415,7 @@ func (s *APIServer) authenticate(r *http.Request, body []byte) error {
 		return fmt.Errorf("timestamp %ds off", skew)
 	}
 	msg := r.Method + "\n" + r.RequestURI + "\n" + p["timestamp"] + "\n" + p["nonce_str"] + "\n" + string(body) + "\n"
-	v := verifiers.NewSHA256WithRSAPubkeyVerifier(s.merchant.Serial, s.merchant.Key.PublicKey)
+	v := verifiers.NewSHA256WithRSAPubkeyVerifier(s.merchant.Serial, *s.merchant.publicKey())
 	if err := v.Verify(r.Context(), p["serial_no"], msg, p["signature"]); err != nil {
 		return fmt.Errorf("signature does not verify with the merchant certificate")
 	}
@@ -369,7 +424,7 @@ func (s *APIServer) authenticate(r *http.Request, body []byte) error {
 
 // write signs the answer with the platform the request names in
 // Wechatpay-Serial, else the newest, and sends it.
-func (s *APIServer) write(w http.ResponseWriter, r *http.Request, a answer) {
+func (s *APIHandler) write(w http.ResponseWriter, r *http.Request, a answer) {
 	p := s.signer(r.Header.Get("Wechatpay-Serial"))
 	ts := strconv.FormatInt(time.Now().Unix(), 10)
 	nonce := randomString(32)
@@ -386,7 +441,7 @@ func (s *APIServer) write(w http.ResponseWriter, r *http.Request, a answer) {
 	_, _ = w.Write(a.body)
 }
 
-func (s *APIServer) signer(serial string) *Platform {
+func (s *APIHandler) signer(serial string) *Platform {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, p := range s.platforms {
@@ -397,7 +452,7 @@ func (s *APIServer) signer(serial string) *Platform {
 	return s.platforms[len(s.platforms)-1]
 }
 
-func (s *APIServer) route(c *Call) answer {
+func (s *APIHandler) route(c *Call) answer {
 	path := c.Path
 	switch {
 	case c.Method == http.MethodGet && path == PathCertificates:
@@ -456,7 +511,7 @@ func isRFC3339(s string) bool {
 	return err == nil
 }
 
-func (s *APIServer) authorization(c *Call, openid string) answer {
+func (s *APIHandler) authorization(c *Call, openid string) answer {
 	if c.Query.Get("appid") == "" {
 		return failureAnswer(Failure{http.StatusBadRequest, "PARAM_ERROR", "missing appid"})
 	}
@@ -476,7 +531,7 @@ func (s *APIServer) authorization(c *Call, openid string) answer {
 	return answer{http.StatusOK, mustJSON(out)}
 }
 
-func (s *APIServer) commit(c *Call, openid string) answer {
+func (s *APIHandler) commit(c *Call, openid string) answer {
 	for _, f := range []string{"brandid", "appid"} {
 		if c.Query.Get(f) == "" {
 			return failureAnswer(Failure{http.StatusBadRequest, "PARAM_ERROR", "missing " + f})
@@ -494,7 +549,7 @@ func (s *APIServer) commit(c *Call, openid string) answer {
 // certificates answers GET /v3/certificates as WeChat Pay does: each
 // certificate-mode platform's certificate as PEM, encrypted with
 // AEAD_AES_256_GCM under the APIv3 key with associated data "certificate".
-func (s *APIServer) certificates() answer {
+func (s *APIHandler) certificates() answer {
 	s.mu.Lock()
 	platforms := slices.Clone(s.platforms)
 	s.mu.Unlock()

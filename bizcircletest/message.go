@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-bizcircle/bizcircle"
@@ -32,22 +33,52 @@ type Message struct {
 
 // Payment returns a MALL_TRANSACTION.SUCCESS notification carrying e.
 func (p *Platform) Payment(e bizcircle.PaymentEvent) *Message {
-	return p.Notify(bizcircle.EventPayment, "mall_transaction", "支付成功", mustJSON(e))
+	return p.Event(bizcircle.EventPayment, mustJSON(e))
 }
 
 // Refund returns a MALL_REFUND.SUCCESS notification carrying e.
 func (p *Platform) Refund(e bizcircle.RefundEvent) *Message {
-	return p.Notify(bizcircle.EventRefund, "mall_refund", "退款成功", mustJSON(e))
+	return p.Event(bizcircle.EventRefund, mustJSON(e))
 }
 
 // Authorization returns a MALL_AUTH.ACTIVATE_CARD notification carrying e.
 func (p *Platform) Authorization(e bizcircle.AuthorizationEvent) *Message {
-	return p.Notify(bizcircle.EventAuthorization, "mall_auth", "授权成功", mustJSON(e))
+	return p.Event(bizcircle.EventAuthorization, mustJSON(e))
+}
+
+// Event returns a notification of any event type carrying plaintext, any
+// bytes, as its encrypted resource: what WeChat Pay sends for every APIv3
+// notification, such as TRANSACTION.SUCCESS or REFUND.SUCCESS with the
+// plaintext of the API's documentation. The resource's original_type (also
+// its associated data) and the summary are WeChat Pay's for the event types
+// it documents (the three smart business circle events, TRANSACTION.SUCCESS,
+// REFUND.SUCCESS/ABNORMAL/CLOSED); for other types, original_type is the
+// event type's first word in lower case (COUPON.USE gives "coupon") and the
+// summary is empty. Use [Platform.Notify] to choose them.
+func (p *Platform) Event(eventType string, plaintext []byte) *Message {
+	if r, ok := knownResources[eventType]; ok {
+		return p.Notify(eventType, r.originalType, r.summary, plaintext)
+	}
+	first, _, _ := strings.Cut(eventType, ".")
+	return p.Notify(eventType, strings.ToLower(first), "", plaintext)
+}
+
+// knownResources are the original_type and summary WeChat Pay documents
+// for an event type.
+var knownResources = map[string]struct{ originalType, summary string }{
+	bizcircle.EventPayment:       {"mall_transaction", "支付成功"},
+	bizcircle.EventRefund:        {"mall_refund", "退款成功"},
+	bizcircle.EventAuthorization: {"mall_auth", "授权成功"},
+	"TRANSACTION.SUCCESS":        {"transaction", "支付成功"},
+	"REFUND.SUCCESS":             {"refund", "退款成功"},
+	"REFUND.ABNORMAL":            {"refund", "退款异常"},
+	"REFUND.CLOSED":              {"refund", "退款关闭"},
 }
 
 // Notify returns a notification of any event type: plaintext is encrypted
 // as the resource with originalType as its associated data, the envelope
-// gets a fresh ID, and the body is signed.
+// gets a fresh ID, and the body is signed. [Platform.Event] chooses
+// originalType and summary for the caller.
 func (p *Platform) Notify(eventType, originalType, summary string, plaintext []byte) *Message {
 	ciphertext, nonce := p.Encrypt(plaintext, originalType)
 	id := newID()

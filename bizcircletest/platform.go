@@ -1,7 +1,10 @@
 // Package bizcircletest plays WeChat Pay in tests: it holds a platform key,
-// signs and encrypts smart business circle notifications exactly as WeChat
-// Pay does, and builds requests from them, so callbacks can be tested end to
-// end through the real verification code.
+// signs and encrypts notifications exactly as WeChat Pay does (the smart
+// business circle events with [Platform.Payment], [Platform.Refund] and
+// [Platform.Authorization], any other event type and plaintext with
+// [Platform.Event]), and builds requests from them, so callbacks can be
+// tested end to end through the real verification code. [Deliverer] replays
+// WeChat Pay's retries, and [APIServer] fakes its API.
 //
 // Like net/http/httptest, its constructors panic on error for ease of use in
 // tests. Never use its keys outside tests.

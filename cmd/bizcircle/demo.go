@@ -110,7 +110,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			d.Platform = nil
 		}
 		if len(step.want) > 1 {
-			d.Schedule = nil // WeChat Pay's schedule, until a 2xx
+			d.Schedule = nil // WeChat Pay's schedule, until 200 or 204
 		}
 		d.OnAttempt = func(a bizcircletest.Attempt) {
 			deliveries++

@@ -2,6 +2,8 @@ package main
 
 import (
 	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -28,6 +30,118 @@ const (
 )
 
 var keyFiles = []string{privateKeyFile, publicKeyFile, publicKeyIDFile, apiV3KeyFile}
+
+// The test merchant that fakeapi keeps in the key directory: the
+// application under test signs its API calls with it, as a mall signs with
+// its merchant API key (apiclient_key.pem) and certificate serial.
+const (
+	merchantKeyFile    = "merchant_private_key.pem"
+	merchantSerialFile = "merchant_serial"
+	mchIDFile          = "mchid"
+)
+
+var merchantFiles = []string{merchantKeyFile, merchantSerialFile, mchIDFile}
+
+// loadOrCreateMerchant reads the test merchant in dir, first writing a fresh
+// one when dir has none of its files; created reports that. Some files
+// without the others are an error.
+func loadOrCreateMerchant(dir string) (m *bizcircletest.Merchant, created bool, err error) {
+	var missing []string
+	for _, name := range merchantFiles {
+		if _, err := os.Stat(filepath.Join(dir, name)); errors.Is(err, fs.ErrNotExist) {
+			missing = append(missing, name)
+		}
+	}
+	switch len(missing) {
+	case len(merchantFiles):
+		m = bizcircletest.NewMerchant()
+		if err := writeMerchant(dir, m); err != nil {
+			return nil, false, err
+		}
+		return m, true, nil
+	case 0:
+	default:
+		return nil, false, fmt.Errorf("%s has a partial test merchant: no %s; remove its %s to make a fresh one",
+			dir, strings.Join(missing, ", "), strings.Join(merchantFiles, ", "))
+	}
+	m = &bizcircletest.Merchant{}
+	pemText, err := readKeyFile(dir, merchantKeyFile)
+	if err != nil {
+		return nil, false, err
+	}
+	if m.Key, err = utils.LoadPrivateKey(pemText); err != nil {
+		return nil, false, fmt.Errorf("%s: not a PKCS #8 RSA private key PEM", filepath.Join(dir, merchantKeyFile))
+	}
+	if m.Serial, err = readKeyFile(dir, merchantSerialFile); err != nil {
+		return nil, false, err
+	}
+	if m.MchID, err = readKeyFile(dir, mchIDFile); err != nil {
+		return nil, false, err
+	}
+	if m.Serial == "" || m.MchID == "" {
+		return nil, false, fmt.Errorf("%s: empty %s or %s", dir, merchantSerialFile, mchIDFile)
+	}
+	return m, false, nil
+}
+
+// writeMerchant writes m's private key, serial and merchant ID into dir,
+// creating it.
+func writeMerchant(dir string, m *bizcircletest.Merchant) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(m.Key)
+	if err != nil {
+		return err
+	}
+	files := []struct {
+		name string
+		data []byte
+		perm fs.FileMode
+	}{
+		{merchantKeyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600},
+		{merchantSerialFile, []byte(m.Serial + "\n"), 0o644},
+		{mchIDFile, []byte(m.MchID + "\n"), 0o644},
+	}
+	for _, f := range files {
+		// As keygen does: a new file, never an old one rewritten in place.
+		tmp, err := writeTemp(dir, f.name, f.data, f.perm)
+		if err != nil {
+			return err
+		}
+		if err := os.Rename(tmp, filepath.Join(dir, f.name)); err != nil {
+			os.Remove(tmp)
+			return err
+		}
+	}
+	return nil
+}
+
+// loadMerchantPublicKey reads a merchant's public key from a PEM file: its
+// merchant API certificate (apiclient_cert.pem), which also gives the
+// serial, a public key, or its private key (apiclient_key.pem). serial is ""
+// unless the file is a certificate.
+func loadMerchantPublicKey(path string) (key *rsa.PublicKey, serial string, err error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, "", err
+	}
+	text := string(b)
+	if cert, err := utils.LoadCertificate(text); err == nil {
+		pub, ok := cert.PublicKey.(*rsa.PublicKey)
+		if !ok {
+			return nil, "", fmt.Errorf("%s: not an RSA certificate", path)
+		}
+		return pub, utils.GetCertificateSerialNumber(*cert), nil
+	}
+	if pub, err := utils.LoadPublicKey(text); err == nil {
+		return pub, "", nil
+	}
+	if priv, err := utils.LoadPrivateKey(text); err == nil {
+		return &priv.PublicKey, "", nil
+	}
+	return nil, "", fmt.Errorf("%s: not a PEM certificate, RSA public key or PKCS #8 RSA private key", path)
+}
 
 // serverKeys is what a merchant's server holds: the platform public key,
 // its ID and the APIv3 key.

@@ -1,7 +1,12 @@
-// Command bizcircle is the developer tool of the bizcircle kit: it runs the
-// whole notification flow locally (demo), makes a test platform key pair
-// (keygen), sends signed notifications to an endpoint the way WeChat Pay
-// does, retries included (send), and runs a reference receiver (serve).
+// Command bizcircle is the developer tool of the bizcircle kit. It runs the
+// whole notification flow locally (demo); makes a test platform key pair
+// (keygen); sends signed notifications of any event type to an endpoint the
+// way WeChat Pay does, retries included (send), also as load (send --events
+// N, with latency percentiles) and as forgeries the endpoint must refuse
+// (--tamper, --stale, --probe, --wrong-key); runs a reference receiver
+// (serve); and runs a fake WeChat Pay API for the smart business circle
+// calls, which checks the merchant's signatures, so an application under
+// local test points its wechatpay-go client at it (fakeapi).
 //
 // Usage:
 //
@@ -37,8 +42,9 @@ type command struct {
 
 var commands = []command{
 	{"demo", "run the whole flow locally: payment, duplicate, refund, tampered, failing-then-retried", runDemo},
-	{"keygen", "write a test platform key pair and APIv3 key for serve and send", runKeygen},
-	{"send", "sign, encrypt and POST a notification to a URL, as WeChat Pay does", runSend},
+	{"fakeapi", "run a fake WeChat Pay API for the smart business circle calls, with signature checks", runFakeAPI},
+	{"keygen", "write a test platform key pair and APIv3 key for serve, send and fakeapi", runKeygen},
+	{"send", "sign, encrypt and POST notifications of any event type to a URL, as WeChat Pay does", runSend},
 	{"serve", "run a reference receiver that prints each event", runServe},
 }
 
@@ -78,9 +84,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 func printUsage(w io.Writer) {
-	fmt.Fprint(w, "bizcircle: test WeChat Pay 智慧商圈 notifications locally\n\nUsage:\n  bizcircle <command> [flags]\n\nCommands:\n")
+	fmt.Fprint(w, "bizcircle: test WeChat Pay 智慧商圈 notifications and API calls locally\n\nUsage:\n  bizcircle <command> [flags]\n\nCommands:\n")
 	for _, c := range commands {
-		fmt.Fprintf(w, "  %-7s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
 	}
 	fmt.Fprint(w, "\nRun 'bizcircle <command> --help' for a command's flags.\n")
 }

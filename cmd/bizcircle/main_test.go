@@ -92,13 +92,16 @@ func TestHelp(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{[]string{"--help"}, []string{"Usage:", "demo", "keygen", "send", "serve"}},
+		{[]string{"--help"}, []string{"Usage:", "demo", "fakeapi", "keygen", "send", "serve"}},
 		{[]string{"-h"}, []string{"Commands:"}},
 		{[]string{"help"}, []string{"Commands:"}},
 		{[]string{"help", "send"}, []string{"Usage: bizcircle send", "-retry"}},
 		{[]string{"demo", "--help"}, []string{"Usage: bizcircle demo", "Exits 0"}},
 		{[]string{"keygen", "--help"}, []string{"Usage: bizcircle keygen", "-dir", "-force"}},
-		{[]string{"send", "--help"}, []string{"Usage: bizcircle send", "15s 15s 30s", "-concurrency", "-data", "-repeat", "-retry", "-speed", "-stale", "-tamper", "-url"}},
+		{[]string{"send", "--help"}, []string{"Usage: bizcircle send", "TRANSACTION.SUCCESS", "--events N", "15s 15s 30s", "--probe", "--wrong-key",
+			"-concurrency", "-data", "-event", "-events", "-probe", "-repeat", "-retry", "-speed", "-stale", "-tamper", "-url", "-wrong-key"}},
+		{[]string{"fakeapi", "--help"}, []string{"Usage: bizcircle fakeapi", "/v3/businesscircle/points/notify", "SIGN_ERROR", "merchant_private_key.pem", "apiclient_cert.pem",
+			"-addr", "127.0.0.1:8081", "-dir", "-disconnect", "-fail", "-fail-status", "-mchid", "-merchant-key", "-merchant-serial"}},
 		{[]string{"serve", "-help"}, []string{"Usage: bizcircle serve", "-addr", "127.0.0.1:8080", "-dir", "-fail", "-path"}},
 	}
 	for _, tt := range tests {
@@ -130,14 +133,28 @@ func TestBadCommandLines(t *testing.T) {
 		{"zero concurrency", []string{"send", "--concurrency", "0"}, "--concurrency must be at least 1"},
 		{"speed without retry", []string{"send", "--speed", "100"}, "--speed only applies with --retry"},
 		{"a zero speed", []string{"send", "--retry", "--speed", "0"}, "--speed must be a positive number"},
-		{"tamper with retry", []string{"send", "--tamper", "--retry"}, "--tamper and --stale must never get"},
-		{"stale with retry", []string{"send", "--stale", "--retry"}, "--tamper and --stale must never get"},
-		{"tamper with stale", []string{"send", "--tamper", "--stale"}, "use one of --tamper and --stale"},
+		{"tamper with retry", []string{"send", "--tamper", "--retry"}, "--tamper, --stale, --probe and --wrong-key must never get"},
+		{"stale with retry", []string{"send", "--stale", "--retry"}, "--tamper, --stale, --probe and --wrong-key must never get"},
+		{"probe with retry", []string{"send", "--probe", "--retry"}, "--tamper, --stale, --probe and --wrong-key must never get"},
+		{"wrong key with retry", []string{"send", "--wrong-key", "--retry"}, "--tamper, --stale, --probe and --wrong-key must never get"},
+		{"tamper with stale", []string{"send", "--tamper", "--stale"}, "use only one of --tamper, --stale, --probe and --wrong-key"},
+		{"probe with wrong key", []string{"send", "--probe", "--wrong-key"}, "use only one of --tamper, --stale, --probe and --wrong-key"},
+		{"an event type in lower case", []string{"send", "--event", "transaction.success"}, `--event "transaction.success": want payment, refund, authorization or a WeChat Pay event type`},
+		{"an event type without data", []string{"send", "--event", "TRANSACTION.SUCCESS"}, "--event TRANSACTION.SUCCESS needs --data"},
+		{"a payment field on another event type", []string{"send", "--event", "REFUND.SUCCESS", "--data", "x.json", "--amount", "5"}, "--amount applies to payment, refund notifications, not REFUND.SUCCESS"},
+		{"zero events", []string{"send", "--events", "0"}, "--events must be at least 1"},
+		{"events with repeat", []string{"send", "--events", "5", "--repeat", "5"}, "use one of --repeat (copies of one notification) and --events (distinct events)"},
 		{"a refund field on a payment", []string{"send", "--refund-id", "503"}, "--refund-id applies to refund notifications, not payment"},
 		{"a payment field on an authorization", []string{"send", "--event", "authorization", "--amount", "5"}, "--amount applies to payment, refund notifications"},
 		{"a path without a slash", []string{"serve", "--path", "notify"}, `--path "notify" must start with /`},
 		{"a negative failure count", []string{"serve", "--fail", "-1"}, "--fail must not be negative"},
 		{"an empty key directory", []string{"keygen", "--dir", ""}, "--dir must not be empty"},
+		{"a negative fake API failure count", []string{"fakeapi", "--fail", "-1"}, "--fail must not be negative"},
+		{"a negative disconnect count", []string{"fakeapi", "--disconnect", "-1"}, "--disconnect must not be negative"},
+		{"a failure status WeChat Pay does not give", []string{"fakeapi", "--fail", "1", "--fail-status", "418"}, "--fail-status 418: want 400, 401, 403, 429 or 500"},
+		{"a failure status without failures", []string{"fakeapi", "--fail-status", "429"}, "--fail-status only applies with --fail"},
+		{"a merchant ID without its key", []string{"fakeapi", "--mchid", "1900000001"}, "give its --merchant-key too"},
+		{"a merchant key without its ID", []string{"fakeapi", "--merchant-key", "apiclient_cert.pem"}, "--merchant-key needs your merchant's --mchid"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name+" exits 2 with a message", func(t *testing.T) {
@@ -185,8 +202,9 @@ func TestDemoInProcess(t *testing.T) {
 	}
 }
 
-// A served is a running 'bizcircle serve'.
+// A served is a running 'bizcircle serve' or 'bizcircle fakeapi'.
 type served struct {
+	name  string // the command
 	cmd   *exec.Cmd
 	url   string
 	lines chan string
@@ -197,7 +215,15 @@ type served struct {
 // it listens. It is stopped when the test ends.
 func startServe(t *testing.T, args ...string) *served {
 	t.Helper()
-	cmd := exec.Command(binary, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
+	return startServer(t, "serve", args...)
+}
+
+// startServer runs the command name (serve or fakeapi) on a free loopback
+// port and waits until it prints the URL it listens on. It is stopped when
+// the test ends.
+func startServer(t *testing.T, name string, args ...string) *served {
+	t.Helper()
+	cmd := exec.Command(binary, append([]string{name, "--addr", "127.0.0.1:0"}, args...)...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -207,7 +233,7 @@ func startServe(t *testing.T, args ...string) *served {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	s := &served{cmd: cmd, lines: make(chan string, 1000)}
+	s := &served{name: name, cmd: cmd, lines: make(chan string, 1000)}
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
@@ -226,7 +252,7 @@ func startServe(t *testing.T, args ...string) *served {
 	return s
 }
 
-// waitFor returns the next line of serve's output containing substr.
+// waitFor returns the next line of the server's output containing substr.
 func (s *served) waitFor(t *testing.T, substr string) string {
 	t.Helper()
 	timeout := time.After(20 * time.Second)
@@ -234,25 +260,32 @@ func (s *served) waitFor(t *testing.T, substr string) string {
 		select {
 		case line, ok := <-s.lines:
 			if !ok {
-				t.Fatalf("serve exited before printing %q; it printed:\n%s", substr, strings.Join(s.seen, "\n"))
+				t.Fatalf("%s exited before printing %q; it printed:\n%s", s.name, substr, strings.Join(s.seen, "\n"))
 			}
 			s.seen = append(s.seen, line)
 			if strings.Contains(line, substr) {
 				return line
 			}
 		case <-timeout:
-			t.Fatalf("serve did not print %q; it printed:\n%s", substr, strings.Join(s.seen, "\n"))
+			t.Fatalf("%s did not print %q; it printed:\n%s", s.name, substr, strings.Join(s.seen, "\n"))
 		}
 	}
 }
 
-// stop interrupts serve as Ctrl-C does and returns its exit code.
+// stop interrupts the server as Ctrl-C does and returns its exit code.
 func (s *served) stop(t *testing.T) int {
 	t.Helper()
-	if err := s.cmd.Process.Signal(os.Interrupt); err != nil {
+	return s.signal(t, os.Interrupt)
+}
+
+// signal sends sig to the server, waits until it says it stopped and
+// exits, and returns its exit code.
+func (s *served) signal(t *testing.T, sig os.Signal) int {
+	t.Helper()
+	if err := s.cmd.Process.Signal(sig); err != nil {
 		t.Fatal(err)
 	}
-	s.waitFor(t, "bizcircle serve: stopped")
+	s.waitFor(t, "bizcircle "+s.name+": stopped")
 	for range s.lines {
 	}
 	err := s.cmd.Wait()

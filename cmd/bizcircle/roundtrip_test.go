@@ -44,7 +44,7 @@ func TestKeygenServeSend(t *testing.T) {
 		if r.code != 0 {
 			t.Fatalf("send: %v", r)
 		}
-		mustContain(t, "send output", r.stdout, "sending MALL_TRANSACTION.SUCCESS", "openid=oTestOpenID", "amount=8800", "→ 204 No Content in ", "1 sent: 1 acknowledged (2xx)")
+		mustContain(t, "send output", r.stdout, "sending MALL_TRANSACTION.SUCCESS", "openid=oTestOpenID", "amount=8800", "→ 204 No Content in ", "1 sent: 1 acknowledged (200/204)")
 		mustContain(t, "serve output", srv.waitFor(t, "payment "), "openid=oTestOpenID", "amount=8800")
 		srv.waitFor(t, "→ 204 processed MALL_TRANSACTION.SUCCESS")
 	})
@@ -57,7 +57,7 @@ func TestKeygenServeSend(t *testing.T) {
 		if n := strings.Count(r.stdout, "→ 204 No Content"); n != 20 {
 			t.Errorf("%d of 20 copies got 204:\n%s", n, r.stdout)
 		}
-		mustContain(t, "send output", r.stdout, "20 copies, 10 at a time", "20 sent: 20 acknowledged (2xx)")
+		mustContain(t, "send output", r.stdout, "20 copies, 10 at a time", "20 sent: 20 acknowledged (200/204)")
 		srv.waitFor(t, "transaction_id=4200000000001")
 		for range 19 {
 			srv.waitFor(t, "→ 204 duplicate MALL_TRANSACTION.SUCCESS")
@@ -90,6 +90,23 @@ func TestKeygenServeSend(t *testing.T) {
 			t.Fatalf("send: %v", r)
 		}
 		mustContain(t, "serve output", srv.waitFor(t, "transaction_id=4200000000777"), "amount=4321", `shop="茶饮"`)
+	})
+
+	t.Run("a JSON file that is not JSON is an error for any event type", func(t *testing.T) {
+		file := filepath.Join(t.TempDir(), "transaction.json")
+		os.WriteFile(file, []byte(`{"transaction_id":`), 0o644)
+		r := send(t, "--event", "TRANSACTION.SUCCESS", "--data", file)
+		if r.code != exitFailure || !strings.Contains(r.stderr, file+" is not JSON") {
+			t.Fatalf("want exit 1 naming the file, got %v", r)
+		}
+	})
+
+	t.Run("the full name of a smart business circle event is its short name", func(t *testing.T) {
+		r := send(t, "--event", "MALL_REFUND.SUCCESS", "--refund-id", "50300000002")
+		if r.code != 0 {
+			t.Fatalf("send: %v", r)
+		}
+		srv.waitFor(t, "refund_id=50300000002")
 	})
 
 	t.Run("a misspelt field in the JSON file is an error", func(t *testing.T) {
@@ -143,9 +160,9 @@ func TestSendRetry(t *testing.T) {
 		"attempt 1 (+0s) → 500 Internal Server Error in ", `"message":"callback failed"`,
 		"attempt 2 (+15s) → 500 Internal Server Error",
 		"attempt 3 (+30s) → 204 No Content",
-		"1 sent: 1 acknowledged (2xx)")
+		"1 sent: 1 acknowledged (200/204)")
 	if strings.Contains(r.stdout, "attempt 4") {
-		t.Errorf("send went on after a 2xx:\n%s", r.stdout)
+		t.Errorf("send went on after a 204:\n%s", r.stdout)
 	}
 	srv.waitFor(t, "→ 500 failed")
 	srv.waitFor(t, "→ 500 failed")
@@ -176,7 +193,7 @@ func TestKeygenKeepsExistingKeys(t *testing.T) {
 
 func TestMissingKeysSayWhatToRun(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "nothing-here")
-	for _, cmd := range []string{"send", "serve"} {
+	for _, cmd := range []string{"send", "serve", "fakeapi"} {
 		r := runBinary(t, cmd, "--dir", dir)
 		if r.code != exitFailure || !strings.Contains(r.stderr, "run 'bizcircle keygen --dir "+dir+"' first") {
 			t.Errorf("%s without keys: want exit 1 pointing at keygen, got %v", cmd, r)
@@ -195,15 +212,53 @@ func TestSendFlagsAnEndpointThatAcceptsForgeries(t *testing.T) {
 		w.WriteHeader(http.StatusOK)
 	}))
 	defer careless.Close()
-	for _, flag := range []string{"--tamper", "--stale"} {
+	for _, flag := range []string{"--tamper", "--stale", "--probe", "--wrong-key"} {
 		r := runInProcess(t, "send", "--dir", dir, "--url", careless.URL, flag, "--repeat", "4", "--concurrency", "4")
 		if r.code != exitFailure {
 			t.Errorf("send %s to an endpoint answering 200: want exit 1, got %v", flag, r)
 		}
-		mustContain(t, "send output", r.stdout, "4 sent: 4 acknowledged (2xx)", "FAIL: the endpoint must refuse this notification")
+		mustContain(t, "send output", r.stdout, "4 sent: 4 acknowledged (200/204)", "FAIL: the endpoint must refuse this notification")
 	}
-	r := runInProcess(t, "send", "--dir", dir, "--url", careless.URL, "--repeat", "8", "--concurrency", "3")
+	r := runInProcess(t, "send", "--dir", dir, "--url", careless.URL, "--events", "8", "--concurrency", "3")
+	if r.code != 0 || !strings.Contains(r.stdout, "answers: 200 ×8") {
+		t.Errorf("send --events 8: %v", r)
+	}
+	r = runInProcess(t, "send", "--dir", dir, "--url", careless.URL, "--repeat", "8", "--concurrency", "3")
 	if r.code != 0 || strings.Count(r.stdout, "→ 200 OK") != 8 {
 		t.Errorf("send --repeat 8: %v", r)
+	}
+}
+
+// TestSendCountsOnly200And204AsAcknowledged runs send in process against
+// endpoints answering one status each: WeChat Pay takes only 200 and 204 as
+// received, so a 202 is a failure.
+func TestSendCountsOnly200And204AsAcknowledged(t *testing.T) {
+	dir := t.TempDir()
+	if r := runInProcess(t, "keygen", "--dir", dir); r.code != 0 {
+		t.Fatalf("keygen: %v", r)
+	}
+	tests := []struct {
+		name   string
+		status int
+		code   int
+		want   string
+	}{
+		{"200 is acknowledged", http.StatusOK, exitOK, "2 sent: 2 acknowledged (200/204), 0 refused (4xx), 0 failed"},
+		{"204 is acknowledged", http.StatusNoContent, exitOK, "2 sent: 2 acknowledged (200/204), 0 refused (4xx), 0 failed"},
+		{"202 is not", http.StatusAccepted, exitFailure, "2 sent: 0 acknowledged (200/204), 0 refused (4xx), 2 failed"},
+		{"201 is not", http.StatusCreated, exitFailure, "2 sent: 0 acknowledged (200/204), 0 refused (4xx), 2 failed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.WriteHeader(tt.status)
+			}))
+			defer srv.Close()
+			r := runInProcess(t, "send", "--dir", dir, "--url", srv.URL, "--repeat", "2")
+			if r.code != tt.code {
+				t.Fatalf("want exit %d, got %v", tt.code, r)
+			}
+			mustContain(t, "send output", r.stdout, tt.want)
+		})
 	}
 }

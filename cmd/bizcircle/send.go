@@ -3,13 +3,18 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net/http"
 	neturl "net/url"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -24,38 +29,73 @@ const sendUsage = `Usage: bizcircle send [flags]
 
 Signs and encrypts a notification with the keys from 'bizcircle keygen' and
 POSTs it to --url, as WeChat Pay does, printing each answer's status, body
-and latency. Fields default to a realistic sample with fresh IDs; set them
-with --data (a JSON file of the event's fields, as WeChat Pay sends them,
-"-" for stdin) and the field flags (which override --data).
+and latency.
+
+--event picks the notification. payment, refund and authorization are the
+smart business circle events: their fields default to a realistic sample
+with fresh IDs; set them with --data (a JSON file of the event's fields, as
+WeChat Pay sends them, "-" for stdin) and the field flags (which override
+--data). Any other WeChat Pay event type, such as TRANSACTION.SUCCESS or
+REFUND.SUCCESS, needs --data: the file's JSON is the plaintext, sent as it is.
 
   --repeat N --concurrency C   send N copies of one notification, C at a time
                                (WeChat Pay's duplicates: the callback must run once)
-  --retry                      resend each copy on WeChat Pay's schedule until a 2xx:
+  --events N --concurrency C   send N distinct events, C at a time: each has a fresh
+                               notification ID and fresh business IDs (transaction_id,
+                               refund_id, out_trade_no, coupon_id, …, or an
+                               authorization's code); prints only unexpected answers,
+                               then the count per status and latency percentiles
+  --retry                      resend each one on WeChat Pay's schedule until 200 or 204:
                                15s 15s 30s 3m 10m 20m 30m 30m 30m 60m 3h 3h 3h 6h 6h
   --speed F                    with --retry, wait 1/F of each delay (3600: a day in 24s)
   --tamper                     change the body after signing; your endpoint must refuse it
   --stale                      sign with a timestamp 10 minutes old; your endpoint must refuse it
+  --probe                      replace the signature with WeChat Pay's check that merchants
+                               verify, WECHATPAY/SIGNTEST/ and random base64; your
+                               endpoint must refuse it
+  --wrong-key                  sign with a fresh key under the same public key ID; your
+                               endpoint must refuse it
 
-Exits 0 when every copy was acknowledged with a 2xx; with --tamper or --stale,
-when every copy was refused with a 4xx. Otherwise exits 1.
+Exits 0 when every notification was acknowledged with 200 or 204 (WeChat Pay
+takes no other status, other 2xx included, as received); with --tamper,
+--stale, --probe or --wrong-key, when every one was refused with a 4xx.
+Otherwise exits 1.
 
 Examples:
   bizcircle send --amount 8800 --openid oUpF8uMuAJ2pxb1Q9zNjWUHsd
   bizcircle send --event refund --transaction-id 4200001234 --refund-amount 100
+  bizcircle send --event TRANSACTION.SUCCESS --data transaction.json
   bizcircle send --repeat 50 --concurrency 50
+  bizcircle send --events 1000 --concurrency 20
   bizcircle send --retry --speed 3600
-  bizcircle send --tamper
+  bizcircle send --probe
 `
 
 // staleBy is how old --stale makes the timestamp: twice WeChat Pay's
 // 5-minute window.
 const staleBy = 2 * bizcircle.DefaultTolerance
 
-// eventNames maps --event values to event types.
+// eventNames maps --event's short names to event types.
 var eventNames = map[string]string{
 	"payment":       bizcircle.EventPayment,
 	"refund":        bizcircle.EventRefund,
 	"authorization": bizcircle.EventAuthorization,
+}
+
+// eventTypePattern is the shape of WeChat Pay's event types, such as
+// TRANSACTION.SUCCESS or MCHTRANSFER.BILL.FINISHED.
+var eventTypePattern = regexp.MustCompile(`^[A-Z][A-Z0-9_]*(\.[A-Z0-9_]+)+$`)
+
+// parseEvent returns the event type --event names, and whether it is one of
+// the smart business circle events, whose fields send knows.
+func parseEvent(name string) (eventType string, builtin, ok bool) {
+	if t, ok := eventNames[name]; ok {
+		return t, true, true
+	}
+	if slices.Contains(allEvents, name) {
+		return name, true, true
+	}
+	return name, false, eventTypePattern.MatchString(name)
 }
 
 // A fieldFlag is a flag that sets one plaintext field, for the events that
@@ -125,13 +165,53 @@ var fieldFlags = []fieldFlag{
 type sendOptions struct {
 	url         string
 	eventType   string
-	repeat      int
+	repeat      int // copies of one notification
+	events      int // distinct events; 0 without --events
 	concurrency int
 	retry       bool
 	speed       float64
 	tamper      bool
 	stale       bool
+	probe       bool
+	wrongKey    bool
 	timeout     time.Duration
+}
+
+// forgery describes the notification the endpoint must refuse, or is "".
+func (o *sendOptions) forgery() string {
+	switch {
+	case o.tamper:
+		return "body changed after signing"
+	case o.stale:
+		return fmt.Sprintf("timestamp %v old", staleBy)
+	case o.probe:
+		return "signature replaced by a " + bizcircle.SignTestPrefix + " probe"
+	case o.wrongKey:
+		return "signed with a key the endpoint does not know, under the same public key ID"
+	}
+	return ""
+}
+
+// count is how many notifications send delivers.
+func (o *sendOptions) count() int {
+	if o.events > 0 {
+		return o.events
+	}
+	return o.repeat
+}
+
+// expected reports whether a was the answer the mode wants: 200 or 204, or
+// a 4xx for a forgery.
+func (o *sendOptions) expected(a bizcircletest.Attempt) bool {
+	if o.forgery() != "" {
+		return refused(a)
+	}
+	return a.OK()
+}
+
+// refused reports whether a was refused with a 4xx.
+func refused(a bizcircletest.Attempt) bool {
+	return a.Err == nil && a.Status >= 400 && a.Status < 500
 }
 
 func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -139,14 +219,17 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var o sendOptions
 	dir := fs.String("dir", defaultKeyDir, "`directory` of the keys written by 'bizcircle keygen'")
 	fs.StringVar(&o.url, "url", "http://127.0.0.1:8080/wechat/bizcircle", "`URL` to POST the notification to")
-	event := fs.String("event", "payment", "notification to send: payment, refund or authorization")
-	data := fs.String("data", "", "JSON `file` of the event's fields (\"-\": stdin)")
+	event := fs.String("event", "payment", "notification to send: payment, refund, authorization, or any WeChat Pay event `type` (TRANSACTION.SUCCESS, …; needs --data)")
+	data := fs.String("data", "", "JSON `file` of the event's fields, or of any event type's whole plaintext (\"-\": stdin)")
 	fs.IntVar(&o.repeat, "repeat", 1, "send `N` copies of the notification")
-	fs.IntVar(&o.concurrency, "concurrency", 1, "send up to `C` copies at the same time")
-	fs.BoolVar(&o.retry, "retry", false, "resend on WeChat Pay's schedule until a 2xx (16 attempts over 24h4m)")
+	fs.IntVar(&o.events, "events", 0, "send `N` distinct events, with fresh notification and business IDs, and summarize")
+	fs.IntVar(&o.concurrency, "concurrency", 1, "send up to `C` copies or events at the same time")
+	fs.BoolVar(&o.retry, "retry", false, "resend on WeChat Pay's schedule until 200 or 204 (16 attempts over 24h4m)")
 	fs.Float64Var(&o.speed, "speed", 1, "with --retry, compress time by `F` (3600: the 24h4m schedule in about 24s)")
 	fs.BoolVar(&o.tamper, "tamper", false, "change the body after signing: the endpoint must answer 4xx")
 	fs.BoolVar(&o.stale, "stale", false, "sign with a timestamp 10 minutes old: the endpoint must answer 4xx")
+	fs.BoolVar(&o.probe, "probe", false, "send a "+bizcircle.SignTestPrefix+" signature probe: the endpoint must answer 4xx")
+	fs.BoolVar(&o.wrongKey, "wrong-key", false, "sign with a key the endpoint does not know: the endpoint must answer 4xx")
 	fs.DurationVar(&o.timeout, "timeout", bizcircletest.DefaultAttemptTimeout, "how long to wait for each answer (WeChat Pay waits 5s)")
 	strs, ints := map[string]*string{}, map[string]*int64{}
 	for _, f := range fieldFlags {
@@ -161,26 +244,40 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 
 	// Check the command line before touching keys or the network.
-	var ok bool
-	if o.eventType, ok = eventNames[*event]; !ok {
-		return usageError(stderr, fs, "--event %q: want payment, refund or authorization", *event)
+	eventType, builtin, ok := parseEvent(*event)
+	if !ok {
+		return usageError(stderr, fs, "--event %q: want payment, refund, authorization or a WeChat Pay event type such as TRANSACTION.SUCCESS", *event)
+	}
+	o.eventType = eventType
+	if !builtin && *data == "" {
+		return usageError(stderr, fs, "--event %s needs --data: a JSON file of its plaintext", eventType)
 	}
 	if u, err := neturl.Parse(o.url); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return usageError(stderr, fs, "--url %q: want an http:// or https:// URL", o.url)
 	}
+	forgeries := 0
+	for _, f := range []bool{o.tamper, o.stale, o.probe, o.wrongKey} {
+		if f {
+			forgeries++
+		}
+	}
 	switch {
 	case o.repeat < 1:
 		return usageError(stderr, fs, "--repeat must be at least 1")
+	case isSet(fs, "events") && o.events < 1:
+		return usageError(stderr, fs, "--events must be at least 1")
+	case isSet(fs, "events") && isSet(fs, "repeat"):
+		return usageError(stderr, fs, "use one of --repeat (copies of one notification) and --events (distinct events)")
 	case o.concurrency < 1:
 		return usageError(stderr, fs, "--concurrency must be at least 1")
 	case o.speed <= 0 || math.IsInf(o.speed, 0) || math.IsNaN(o.speed):
 		return usageError(stderr, fs, "--speed must be a positive number")
 	case isSet(fs, "speed") && !o.retry:
 		return usageError(stderr, fs, "--speed only applies with --retry")
-	case o.tamper && o.stale:
-		return usageError(stderr, fs, "use one of --tamper and --stale")
-	case (o.tamper || o.stale) && o.retry:
-		return usageError(stderr, fs, "--retry resends until a 2xx, which --tamper and --stale must never get")
+	case forgeries > 1:
+		return usageError(stderr, fs, "use only one of --tamper, --stale, --probe and --wrong-key")
+	case forgeries > 0 && o.retry:
+		return usageError(stderr, fs, "--retry resends until 200 or 204, which --tamper, --stale, --probe and --wrong-key must never get")
 	case o.timeout <= 0:
 		return usageError(stderr, fs, "--timeout must be positive")
 	}
@@ -195,60 +292,100 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "bizcircle send: %v\n", err)
 		return exitFailure
 	}
-	ev := sendEvents{payment: bizcircletest.SamplePayment(), authorization: bizcircletest.SampleAuthorization()}
-	ev.refund = bizcircletest.SampleRefund(ev.payment)
+	var plaintext []byte
 	if *data != "" {
-		if err := readEventData(*data, o.eventType, &ev, os.Stdin); err != nil {
+		if plaintext, err = readData(*data, os.Stdin); err != nil {
 			fmt.Fprintf(stderr, "bizcircle send: --data: %v\n", err)
 			return exitFailure
 		}
 	}
-	for _, f := range fieldFlags {
-		if isSet(fs, f.name) {
-			f.set(&ev, deref(strs[f.name]), deref(ints[f.name]))
+	if builtin {
+		ev := sendEvents{payment: bizcircletest.SamplePayment(), authorization: bizcircletest.SampleAuthorization()}
+		ev.refund = bizcircletest.SampleRefund(ev.payment)
+		if plaintext != nil {
+			if err := decodeEventData(plaintext, o.eventType, &ev); err != nil {
+				fmt.Fprintf(stderr, "bizcircle send: --data: %s: %v\n", *data, err)
+				return exitFailure
+			}
 		}
+		for _, f := range fieldFlags {
+			if isSet(fs, f.name) {
+				f.set(&ev, deref(strs[f.name]), deref(ints[f.name]))
+			}
+		}
+		plaintext = ev.plaintext(o.eventType)
+	} else if !json.Valid(plaintext) {
+		fmt.Fprintf(stderr, "bizcircle send: --data: %s is not JSON\n", *data)
+		return exitFailure
 	}
 	if o.stale {
 		platform.Now = func() time.Time { return time.Now().Add(-staleBy) }
 	}
-	var m *bizcircletest.Message
-	switch o.eventType {
-	case bizcircle.EventPayment:
-		m = platform.Payment(ev.payment)
-	case bizcircle.EventRefund:
-		m = platform.Refund(ev.refund)
-	default:
-		m = platform.Authorization(ev.authorization)
+	if o.wrongKey {
+		// Same public key ID, APIv3 key and clock: only the signature is wrong.
+		if platform.Key, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
+			fmt.Fprintf(stderr, "bizcircle send: %v\n", err)
+			return exitFailure
+		}
 	}
-	if o.tamper {
-		m = tamper(m)
-	}
-	return send(ctx, platform, m, &o, stdout)
+	return send(ctx, platform, plaintext, &o, stdout)
 }
 
-// send delivers o.repeat copies of m, o.concurrency at a time, and reports.
-func send(ctx context.Context, platform *bizcircletest.Platform, m *bizcircletest.Message, o *sendOptions, stdout io.Writer) int {
-	fmt.Fprintf(stdout, "sending %s id=%s (%s) to %s", m.EventType, m.ID, summarize(m), o.url)
-	if o.repeat > 1 {
-		fmt.Fprintf(stdout, ", %d copies, %d at a time", o.repeat, o.concurrency)
+// send delivers o.count() notifications of plaintext, o.concurrency at a
+// time, and reports.
+func send(ctx context.Context, platform *bizcircletest.Platform, plaintext []byte, o *sendOptions, stdout io.Writer) int {
+	// build returns the notification to deliver i-th: one message for all
+	// the copies, a fresh event each time with --events.
+	var build func(i int) *bizcircletest.Message
+	fields := idFields(o.eventType)
+	_, freshened := freshIDs(plaintext, fields)
+	if o.events > 0 {
+		build = func(int) *bizcircletest.Message {
+			fresh, _ := freshIDs(plaintext, fields)
+			return platform.Event(o.eventType, fresh)
+		}
+	} else {
+		m := platform.Event(o.eventType, plaintext)
+		build = func(int) *bizcircletest.Message { return m }
 	}
-	switch {
-	case o.tamper:
-		fmt.Fprint(stdout, ", body changed after signing")
-	case o.stale:
-		fmt.Fprintf(stdout, ", timestamp %v old", staleBy)
+	forge := func(m *bizcircletest.Message) *bizcircletest.Message {
+		switch {
+		case o.tamper:
+			return tamper(m)
+		case o.probe:
+			return probe(m)
+		}
+		return m
+	}
+
+	n := o.count()
+	if o.events > 0 {
+		fmt.Fprintf(stdout, "sending %d %s events, %d at a time, to %s", n, o.eventType, min(o.concurrency, n), o.url)
+		if len(freshened) > 0 {
+			fmt.Fprintf(stdout, ", each with a fresh notification ID and %s", strings.Join(freshened, ", "))
+		} else {
+			fmt.Fprintf(stdout, ", each with a fresh notification ID (the plaintext has none of %s)", strings.Join(fields, ", "))
+		}
+	} else {
+		m := build(0)
+		fmt.Fprintf(stdout, "sending %s id=%s (%s) to %s", m.EventType, m.ID, summarize(m.Plaintext), o.url)
+		if n > 1 {
+			fmt.Fprintf(stdout, ", %d copies, %d at a time", n, min(o.concurrency, n))
+		}
+	}
+	if f := o.forgery(); f != "" {
+		fmt.Fprint(stdout, ", "+f)
 	}
 	fmt.Fprintln(stdout)
 
-	var out sync.Mutex
 	base := bizcircletest.Deliverer{
-		Platform: platform,
+		Platform: platform, // re-signs each attempt, with --stale's clock or --wrong-key's key
 		Schedule: []time.Duration{},
 		Client:   &http.Client{},
 		Timeout:  o.timeout,
 	}
-	if o.tamper {
-		base.Platform = nil // re-signing would make the changed body valid
+	if o.tamper || o.probe {
+		base.Platform = nil // re-signing would make the forgery valid
 	}
 	if o.retry {
 		base.Schedule = nil
@@ -256,66 +393,149 @@ func send(ctx context.Context, platform *bizcircletest.Platform, m *bizcircletes
 			return ctxsleep.Sleep(ctx, time.Duration(float64(d)/o.speed))
 		}
 	}
-	results := make([]bizcircletest.Attempt, o.repeat) // each copy's last attempt
-	copies := make(chan int)
+	const maxShown = 10 // unexpected answers printed with --events
+	var (
+		mu      sync.Mutex
+		stats   sendStats
+		results = make([]bizcircletest.Attempt, n) // each one's last attempt
+		hidden  int
+	)
+	jobs := make(chan int)
 	var wg sync.WaitGroup
-	for range min(o.concurrency, o.repeat) {
+	start := time.Now()
+	for range min(o.concurrency, n) {
 		wg.Go(func() {
-			for c := range copies {
+			for i := range jobs {
 				d := base
 				d.OnAttempt = func(a bizcircletest.Attempt) {
-					out.Lock()
-					defer out.Unlock()
-					fmt.Fprintln(stdout, attemptLine(c, a, o))
+					mu.Lock()
+					defer mu.Unlock()
+					stats.add(a)
+					switch {
+					case o.events == 0, !o.expected(a) && stats.shown < maxShown:
+						stats.shown++
+						fmt.Fprintln(stdout, attemptLine(i, a, o))
+					case !o.expected(a):
+						hidden++
+					}
 				}
-				attempts, _ := d.DeliverURL(ctx, o.url, m)
+				attempts, _ := d.DeliverURL(ctx, o.url, forge(build(i)))
 				if len(attempts) > 0 {
-					results[c] = attempts[len(attempts)-1]
+					results[i] = attempts[len(attempts)-1]
 				}
 			}
 		})
 	}
-	for c := range o.repeat {
+	for i := range n {
 		if ctx.Err() != nil {
 			break
 		}
-		copies <- c
+		jobs <- i
 	}
-	close(copies)
+	close(jobs)
 	wg.Wait()
+	elapsed := time.Since(start)
 
-	acked, refused, failed := 0, 0, 0
+	acked, refusedN, failed := 0, 0, 0
 	for _, a := range results {
 		switch {
 		case a.OK():
 			acked++
-		case a.Err == nil && a.Status >= 400 && a.Status < 500:
-			refused++
+		case refused(a):
+			refusedN++
 		default:
-			failed++ // 5xx, transport error, or not sent
+			failed++ // 5xx, another 2xx, transport error, or not sent
 		}
 	}
-	fmt.Fprintf(stdout, "%d sent: %d acknowledged (2xx), %d refused (4xx), %d failed (5xx, no answer or not sent)\n", o.repeat, acked, refused, failed)
-	if o.tamper || o.stale {
-		if refused == o.repeat {
+	if hidden > 0 {
+		fmt.Fprintf(stdout, "… and %d more unexpected answers\n", hidden)
+	}
+	fmt.Fprintf(stdout, "%d sent: %d acknowledged (200/204), %d refused (4xx), %d failed (other status, no answer or not sent)\n", n, acked, refusedN, failed)
+	if n > 1 || o.events > 0 {
+		fmt.Fprintln(stdout, stats.statusLine())
+		if line := stats.latencyLine(elapsed); line != "" {
+			fmt.Fprintln(stdout, line)
+		}
+	}
+	if o.forgery() != "" {
+		if refusedN == n {
 			fmt.Fprintln(stdout, "ok: the endpoint refused the notification, as it must")
 			return exitOK
 		}
 		fmt.Fprintln(stdout, "FAIL: the endpoint must refuse this notification with a 4xx (bizcircle answers 401)")
 		return exitFailure
 	}
-	if acked == o.repeat {
+	if acked == n {
 		return exitOK
 	}
 	return exitFailure
 }
 
-// attemptLine reports one attempt: copy and attempt numbers, scheduled
-// offset, status, latency and the body.
-func attemptLine(c int, a bizcircletest.Attempt, o *sendOptions) string {
+// sendStats counts every attempt's answer and keeps its latency.
+type sendStats struct {
+	statuses  map[int]int // status → attempts; 0 for no answer
+	latencies []time.Duration
+	shown     int // attempt lines printed
+}
+
+func (s *sendStats) add(a bizcircletest.Attempt) {
+	if s.statuses == nil {
+		s.statuses = map[int]int{}
+	}
+	if a.Err != nil {
+		s.statuses[0]++
+		return
+	}
+	s.statuses[a.Status]++
+	s.latencies = append(s.latencies, a.Latency)
+}
+
+// statusLine counts the answers per status, such as "answers: 204 ×19,
+// 500 ×1".
+func (s *sendStats) statusLine() string {
+	var parts []string
+	for _, status := range slices.Sorted(maps.Keys(s.statuses)) {
+		if status != 0 {
+			parts = append(parts, fmt.Sprintf("%d ×%d", status, s.statuses[status]))
+		}
+	}
+	if n := s.statuses[0]; n > 0 {
+		parts = append(parts, fmt.Sprintf("no answer ×%d", n))
+	}
+	return "answers: " + strings.Join(parts, ", ")
+}
+
+// latencyLine gives the latency percentiles of the answers, and the rate
+// over elapsed; "" when nothing was answered.
+func (s *sendStats) latencyLine(elapsed time.Duration) string {
+	if len(s.latencies) == 0 {
+		return ""
+	}
+	l := slices.Clone(s.latencies)
+	slices.Sort(l)
+	attempts := len(l) + s.statuses[0]
+	r := func(d time.Duration) time.Duration { return d.Round(10 * time.Microsecond) }
+	return fmt.Sprintf("latency: p50 %v, p90 %v, p99 %v, max %v over %d answers; %d requests in %v (%.0f/s)",
+		r(percentile(l, 50)), r(percentile(l, 90)), r(percentile(l, 99)), r(l[len(l)-1]), len(l),
+		attempts, elapsed.Round(time.Millisecond), float64(attempts)/elapsed.Seconds())
+}
+
+// percentile returns the nearest-rank p-th percentile of sorted, which is
+// not empty.
+func percentile(sorted []time.Duration, p float64) time.Duration {
+	i := int(math.Ceil(p/100*float64(len(sorted)))) - 1
+	return sorted[max(i, 0)]
+}
+
+// attemptLine reports one attempt: copy or event and attempt numbers,
+// scheduled offset, status, latency and the body.
+func attemptLine(i int, a bizcircletest.Attempt, o *sendOptions) string {
 	var b strings.Builder
-	if o.repeat > 1 {
-		fmt.Fprintf(&b, "copy %d ", c+1)
+	switch {
+	case o.events > 0:
+		fmt.Fprintf(&b, "event %d ", i+1)
+	case o.repeat > 1:
+		fmt.Fprintf(&b, "copy %d ", i+1)
 	}
 	if o.retry {
 		fmt.Fprintf(&b, "attempt %d (+%v) ", a.N, a.Offset)
@@ -335,19 +555,16 @@ func attemptLine(c int, a bizcircletest.Attempt, o *sendOptions) string {
 	return b.String()
 }
 
-// readEventData unmarshals the JSON in file (or stdin for "-") over the
-// chosen event's defaults.
-func readEventData(file, eventType string, ev *sendEvents, stdin io.Reader) error {
-	var data []byte
-	var err error
+// readData returns the content of file, or of stdin for "-".
+func readData(file string, stdin io.Reader) ([]byte, error) {
 	if file == "-" {
-		data, err = io.ReadAll(stdin)
-	} else {
-		data, err = os.ReadFile(file)
+		return io.ReadAll(stdin)
 	}
-	if err != nil {
-		return err
-	}
+	return os.ReadFile(file)
+}
+
+// decodeEventData unmarshals data strictly over the chosen event's defaults.
+func decodeEventData(data []byte, eventType string, ev *sendEvents) error {
 	var target any
 	switch eventType {
 	case bizcircle.EventPayment:
@@ -359,10 +576,82 @@ func readEventData(file, eventType string, ev *sendEvents, stdin io.Reader) erro
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields() // catch misspelt field names
-	if err := dec.Decode(target); err != nil {
-		return fmt.Errorf("%s: %w", file, err)
+	return dec.Decode(target)
+}
+
+// plaintext returns the chosen event's JSON, as WeChat Pay encrypts it.
+func (ev *sendEvents) plaintext(eventType string) []byte {
+	var v any
+	switch eventType {
+	case bizcircle.EventPayment:
+		v = ev.payment
+	case bizcircle.EventRefund:
+		v = ev.refund
+	default:
+		v = ev.authorization
 	}
-	return nil
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic("bizcircle send: " + err.Error()) // the event types always marshal
+	}
+	return b
+}
+
+// idFields are the plaintext fields --events makes fresh in each event: the
+// business IDs receivers dedupe on.
+func idFields(eventType string) []string {
+	if eventType == bizcircle.EventAuthorization {
+		return []string{"code"} // the kit dedupes it on the notification ID
+	}
+	return []string{"transaction_id", "out_trade_no", "refund_id", "out_refund_no", "coupon_id", "order_id", "out_order_no", "complaint_id", "transfer_bill_no", "out_bill_no"}
+}
+
+// freshIDs returns plaintext with a fresh value in each of fields that is a
+// top-level string of the JSON object, and the names of the fields it
+// changed. Plaintext that is not a JSON object is returned as it is.
+func freshIDs(plaintext []byte, fields []string) ([]byte, []string) {
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(plaintext, &obj) != nil || obj == nil {
+		return plaintext, nil
+	}
+	var changed []string
+	for _, f := range fields {
+		var v string
+		if raw, ok := obj[f]; !ok || json.Unmarshal(raw, &v) != nil || v == "" {
+			continue
+		}
+		b, _ := json.Marshal(freshID(v))
+		obj[f] = b
+		changed = append(changed, f)
+	}
+	if len(changed) == 0 {
+		return plaintext, nil
+	}
+	out, err := json.Marshal(obj)
+	if err != nil {
+		return plaintext, nil
+	}
+	return out, changed
+}
+
+// freshID returns a random ID shaped like id: as many digits with the same
+// first two for WeChat Pay's long numeric IDs, else id and random digits.
+func freshID(id string) string {
+	if len(id) >= 16 && strings.Trim(id, "0123456789") == "" {
+		return id[:2] + randomDigits(len(id)-2)
+	}
+	return id + "-" + randomDigits(10)
+}
+
+func randomDigits(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic("bizcircle send: " + err.Error())
+	}
+	for i := range b {
+		b[i] = '0' + b[i]%10
+	}
+	return string(b)
 }
 
 // tamper returns a copy of m whose body was changed after signing, as an
@@ -376,34 +665,45 @@ func tamper(m *bizcircletest.Message) *bizcircletest.Message {
 	return c
 }
 
-// summarize describes m's event by its identifying fields.
-func summarize(m *bizcircletest.Message) string {
-	var f struct {
-		OpenID        string `json:"openid"`
-		TransactionID string `json:"transaction_id"`
-		RefundID      string `json:"refund_id"`
-		Amount        *int64 `json:"amount"`
-		RefundAmount  *int64 `json:"refund_amount"`
-		Code          string `json:"code"`
+// probe returns a copy of m carrying WeChat Pay's check that merchants
+// verify: WECHATPAY/SIGNTEST/ and random base64 in place of the signature.
+func probe(m *bizcircletest.Message) *bizcircletest.Message {
+	c := m.Clone()
+	sig := make([]byte, 256) // as long as a real RSA-2048 signature
+	if _, err := rand.Read(sig); err != nil {
+		panic("bizcircle send: " + err.Error())
 	}
-	if err := json.Unmarshal(m.Plaintext, &f); err != nil {
-		return "unparsed"
+	c.Header.Set(bizcircle.HeaderSignature, bizcircle.SignTestPrefix+base64.StdEncoding.EncodeToString(sig))
+	return c
+}
+
+// summarize describes a plaintext by its identifying fields, or its size.
+func summarize(plaintext []byte) string {
+	var f map[string]json.RawMessage
+	if json.Unmarshal(plaintext, &f) != nil {
+		return fmt.Sprintf("%d bytes", len(plaintext))
 	}
-	parts := []string{"openid=" + f.OpenID}
-	add := func(name, v string) {
-		if v != "" {
-			parts = append(parts, name+"="+v)
+	var parts []string
+	for _, name := range []string{"openid", "transaction_id", "out_trade_no", "refund_id", "amount", "refund_amount", "code", "trade_state", "refund_status"} {
+		raw, ok := f[name]
+		if !ok {
+			continue
+		}
+		var s string
+		switch {
+		case json.Unmarshal(raw, &s) == nil:
+		case len(raw) > 0 && raw[0] != '{' && raw[0] != '[':
+			s = string(raw)
+		default:
+			continue
+		}
+		if s != "" {
+			parts = append(parts, name+"="+s)
 		}
 	}
-	add("transaction_id", f.TransactionID)
-	add("refund_id", f.RefundID)
-	if f.Amount != nil {
-		add("amount", fmt.Sprint(*f.Amount))
+	if len(parts) == 0 {
+		return fmt.Sprintf("%d bytes", len(plaintext))
 	}
-	if f.RefundAmount != nil {
-		add("refund_amount", fmt.Sprint(*f.RefundAmount))
-	}
-	add("code", f.Code)
 	return strings.Join(parts, " ")
 }
 
