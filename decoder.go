@@ -53,6 +53,7 @@ type Decoder struct {
 	rejects   *sampledLog // rejected requests: anyone can send them
 	faults    *sampledLog // misconfigurations, such as a consumed body
 	observer  func(Observation)
+	hooks     hooks
 	allowed   func(*http.Request) bool
 }
 
@@ -98,6 +99,7 @@ func NewDecoder(apiV3Key string, verifier auth.Verifier, opts ...Option) (*Decod
 		rejects:   newSampledLog(c.logger, "notifications rejected"),
 		faults:    newSampledLog(c.logger, "requests with a consumed body"),
 		observer:  c.observer,
+		hooks:     c.hooks,
 		allowed:   c.allowed,
 	}, nil
 }
@@ -133,6 +135,10 @@ type envelope struct {
 func (d *Decoder) Decode(ctx context.Context, header http.Header, body []byte) (*Notification, error) {
 	start := time.Now()
 	header = canonicalHeader(header)
+	ctx, end := d.hooks.start(ctx, Delivery{Header: header})
+	if end != nil {
+		defer end()
+	}
 	var n *Notification
 	var err error
 	if int64(len(body)) > d.maxBody {
@@ -288,7 +294,7 @@ func (d *Decoder) report(ctx context.Context, start time.Time, n *Notification, 
 		d.rejects.log(ctx, level, "bizcircle: notification rejected",
 			slog.String("request_id", clean(header.Get(HeaderRequestID))), slog.String("error", err.Error()))
 	}
-	if d.observer == nil {
+	if d.observer == nil && len(d.hooks) == 0 {
 		return
 	}
 	o := Observation{Outcome: OutcomeVerified, RequestID: clean(header.Get(HeaderRequestID)), Err: err, Duration: time.Since(start)}
@@ -297,5 +303,8 @@ func (d *Decoder) report(ctx context.Context, start time.Time, n *Notification, 
 	} else {
 		o.EventType, o.NotificationID = n.EventType, n.ID
 	}
-	d.observer(o)
+	if d.observer != nil {
+		d.observer(o)
+	}
+	d.hooks.observe(ctx, o)
 }

@@ -75,6 +75,7 @@ type Dispatcher struct {
 	logger          *slog.Logger
 	notes           *sampledLog // ignored events and hang-ups, bounded
 	observer        func(Observation)
+	hooks           hooks
 }
 
 // NewDispatcher returns a Dispatcher for cb's events and the handlers
@@ -116,6 +117,7 @@ func newDispatcher(cb Callbacks, c config) (*Dispatcher, error) {
 		logger:          c.logger,
 		notes:           newSampledLog(c.logger, "notifications ignored or outliving their request"),
 		observer:        c.observer,
+		hooks:           c.hooks,
 	}, nil
 }
 
@@ -169,6 +171,12 @@ func (d *Dispatcher) Dispatch(ctx context.Context, n *Notification) (Outcome, er
 // key; it logs and reports do's outcome like Dispatch. Queue mode uses it to
 // store events instead of running them.
 func (d *Dispatcher) DispatchWith(ctx context.Context, n *Notification, do func(ctx context.Context, key string, run func(context.Context) error) (Outcome, error)) (Outcome, error) {
+	if len(d.hooks) > 0 && n != nil {
+		var end func()
+		if ctx, end = d.hooks.start(ctx, Delivery{Header: n.Signed.Header()}); end != nil {
+			defer end()
+		}
+	}
 	start := time.Now()
 	out, err := d.dispatch(ctx, n, do)
 	d.report(ctx, start, n, out, err)
@@ -186,7 +194,28 @@ func (d *Dispatcher) dispatch(ctx context.Context, n *Notification, do func(cont
 	if run == nil {
 		return OutcomeIgnored, nil
 	}
-	return do(ctx, key, run)
+	return do(ctx, key, func(ctx context.Context) error { return d.runCallback(ctx, n, run) })
+}
+
+// DispatchStored is [Dispatcher.Dispatch] for a notification stored at
+// receipt and processed later (queue mode's worker): its hooks see a
+// [Delivery] with n's signature headers and carried, what
+// [Dispatcher.Carry] returned at receipt.
+func (d *Dispatcher) DispatchStored(ctx context.Context, n *Notification, carried map[string]string) (Outcome, error) {
+	if len(d.hooks) > 0 && n != nil {
+		var end func()
+		if ctx, end = d.hooks.start(ctx, Delivery{Header: n.Signed.Header(), Carried: carried}); end != nil {
+			defer end()
+		}
+	}
+	return d.Dispatch(ctx, n)
+}
+
+// Carry returns what the hooks (see [WithHook]) want stored with a
+// notification that is processed later; give it back to
+// [Dispatcher.DispatchStored]. It is nil without such hooks.
+func (d *Dispatcher) Carry(ctx context.Context) map[string]string {
+	return d.hooks.carry(ctx)
 }
 
 // EventKey returns the key n is deduplicated by: its event type plus the
@@ -204,7 +233,7 @@ func (d *Dispatcher) EventKey(n *Notification) (key string, handled bool, err er
 
 // dedupe runs the callback through the Deduper and maps its answer.
 func (d *Dispatcher) dedupe(ctx context.Context, key string, run func(context.Context) error) (Outcome, error) {
-	ran, err := d.deduper.Do(ctx, key, func(ctx context.Context) error { return d.runCallback(ctx, run) })
+	ran, err := d.deduper.Do(ctx, key, run)
 	switch {
 	case err == nil && ran:
 		return OutcomeProcessed, nil
@@ -232,7 +261,7 @@ func (d *Dispatcher) prepare(n *Notification) (string, func(context.Context) err
 // runCallback runs a callback under WithCallbackTimeout, recovers it, and
 // says in the log when it outlived the request: WeChat Pay hung up and will
 // retry whatever the callback did.
-func (d *Dispatcher) runCallback(ctx context.Context, run func(context.Context) error) error {
+func (d *Dispatcher) runCallback(ctx context.Context, n *Notification, run func(context.Context) error) error {
 	start := time.Now()
 	cctx := ctx
 	if d.callbackTimeout > 0 {
@@ -240,9 +269,13 @@ func (d *Dispatcher) runCallback(ctx context.Context, run func(context.Context) 
 		cctx, cancel = context.WithTimeout(ctx, d.callbackTimeout)
 		defer cancel()
 	}
-	err := recovered(cctx, run)
+	var err error
+	if len(d.hooks) == 0 {
+		err = recovered(cctx, run)
+	} else {
+		err = d.hooks.wrap(n, func(ctx context.Context) error { return recovered(ctx, run) })(cctx)
+	}
 	if ctx.Err() != nil {
-		n, _ := NotificationFromContext(ctx)
 		d.notes.log(ctx, slog.LevelWarn, "bizcircle: the request ended during the callback: WeChat Pay hangs up after about 5 seconds and retries; bound callbacks with WithCallbackTimeout or use queue mode for slow work",
 			slog.String("notification_id", idOf(n)), slog.Duration("callback_duration", time.Since(start)))
 	} else if err != nil && cctx.Err() != nil {
@@ -292,6 +325,7 @@ func (d *Dispatcher) report(ctx context.Context, start time.Time, n *Notificatio
 	if d.observer != nil {
 		d.observer(o)
 	}
+	d.hooks.observe(ctx, o)
 	level := outcomeLevel[out]
 	if out == OutcomeIgnored {
 		// Unhandled event types may be most of the traffic: log a sample.

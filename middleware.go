@@ -30,6 +30,10 @@ func VerifyAndDecrypt(apiV3Key string, verifier auth.Verifier, opts ...Option) (
 func (d *Decoder) Handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		if ctx, end := d.hooks.start(r.Context(), Delivery{Header: r.Header}); end != nil {
+			defer end()
+			r = r.WithContext(ctx)
+		}
 		n, err := d.decodeRequest(w, r)
 		d.report(r.Context(), start, n, r.Header, err)
 		if err != nil {

@@ -37,6 +37,7 @@ type config struct {
 	callbackTimeout time.Duration            // 0: none
 	routes          map[string]route         // by event type
 	unknown         func(context.Context, *Notification) error
+	hooks           hooks
 
 	err         error // the first invalid option, reported by the constructor
 	dispatchErr error // the first invalid option that concerns the dispatcher
