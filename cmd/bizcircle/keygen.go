@@ -133,16 +133,24 @@ func writeKeys(dir string, p *bizcircletest.Platform, force bool, warn io.Writer
 	if err != nil {
 		return err
 	}
-	files := []struct {
-		name string
-		data []byte
-		perm fs.FileMode
-	}{
+	return replaceFiles(dir, []keyFile{
 		{privateKeyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600},
 		{publicKeyFile, []byte(p.PublicKeyPEM()), 0o644},
 		{publicKeyIDFile, []byte(p.Serial + "\n"), 0o644},
 		{apiV3KeyFile, []byte(p.APIv3Key + "\n"), 0o600},
-	}
+	})
+}
+
+// A keyFile is one file of a key directory.
+type keyFile struct {
+	name string
+	data []byte
+	perm fs.FileMode
+}
+
+// replaceFiles writes each file to a new temp file in dir and renames them
+// all over the old ones once every one is written.
+func replaceFiles(dir string, files []keyFile) error {
 	var temps []string // written, not yet renamed
 	defer func() {
 		for _, t := range temps {

@@ -94,27 +94,11 @@ func writeMerchant(dir string, m *bizcircletest.Merchant) error {
 	if err != nil {
 		return err
 	}
-	files := []struct {
-		name string
-		data []byte
-		perm fs.FileMode
-	}{
+	return replaceFiles(dir, []keyFile{ // as keygen does: new files, never old ones rewritten
 		{merchantKeyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600},
 		{merchantSerialFile, []byte(m.Serial + "\n"), 0o644},
 		{mchIDFile, []byte(m.MchID + "\n"), 0o644},
-	}
-	for _, f := range files {
-		// As keygen does: a new file, never an old one rewritten in place.
-		tmp, err := writeTemp(dir, f.name, f.data, f.perm)
-		if err != nil {
-			return err
-		}
-		if err := os.Rename(tmp, filepath.Join(dir, f.name)); err != nil {
-			os.Remove(tmp)
-			return err
-		}
-	}
-	return nil
+	})
 }
 
 // loadMerchantPublicKey reads a merchant's public key from a PEM file: its
