@@ -186,8 +186,9 @@ func TestDoWhileHeld(t *testing.T) {
 		ctxTimeout time.Duration // the duplicate's context; 0 for none
 		cancel     bool          // cancel the duplicate's context while it waits
 		holderErr  error         // what the holder's callback returns
-		// wantWaiting: the duplicate waits on the holder's lock until the
-		// holder finishes; otherwise it answers while the holder runs.
+		// wantWaiting: the duplicate finds the key in flight and waits
+		// until the holder finishes; otherwise it answers while the holder
+		// runs.
 		wantWaiting bool
 		wantRan     bool
 		wantErr     []error
@@ -207,11 +208,13 @@ func TestDoWhileHeld(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			app := unique("held")
-			pool := newPool(t, app, 0)
+			tr := newTracer()
+			pool := newTracedPool(t, unique("held"), 0, tr)
 			table := newTable(t, pool)
 			holder := newDeduper(t, pool, table)
 			dup := newDeduper(t, pool, table, pgdedupe.WithInFlightWait(tt.wait))
+			// waiting reports whether the duplicate found the key in flight.
+			waiting := func() bool { return tr.callers("dup", func(_, busy int) bool { return busy > 0 }) > 0 }
 
 			claimed, hang := make(chan struct{}), make(chan struct{})
 			release := sync.OnceFunc(func() { close(hang) })
@@ -233,8 +236,9 @@ func TestDoWhileHeld(t *testing.T) {
 
 			dupDone := make(chan error, 1)
 			var dupRan bool
+			var dupTook time.Duration
 			go func() {
-				ctx, cancel := context.WithCancel(context.Background())
+				ctx, cancel := context.WithCancel(asCaller(context.Background(), "dup"))
 				defer cancel()
 				if tt.ctxTimeout > 0 {
 					ctx, cancel = context.WithTimeout(ctx, tt.ctxTimeout)
@@ -242,22 +246,19 @@ func TestDoWhileHeld(t *testing.T) {
 				}
 				if tt.cancel {
 					go func() {
-						if err := waitForLockWaiters(ctx, pool, app, 1); err == nil {
+						if err := waitFor(ctx, "the duplicate finds the key in flight", waiting); err == nil {
 							cancel()
 						}
 					}()
 				}
 				start := time.Now()
 				ran, err := dup.Do(ctx, "k", func(context.Context) error { return nil })
-				if tt.ctxTimeout > 0 && time.Since(start) >= tt.ctxTimeout {
-					t.Errorf("the duplicate's Do returned after %v, not before its context's deadline", time.Since(start))
-				}
-				dupRan = ran
+				dupRan, dupTook = ran, time.Since(start)
 				dupDone <- err
 			}()
 			var dupErr error
 			if tt.wantWaiting {
-				if err := waitForLockWaiters(context.Background(), pool, app, 1); err != nil {
+				if err := waitFor(context.Background(), "the duplicate finds the key in flight", waiting); err != nil {
 					t.Fatal(err)
 				}
 				release()
@@ -279,6 +280,9 @@ func TestDoWhileHeld(t *testing.T) {
 				if !errors.Is(dupErr, want) {
 					t.Errorf("duplicate's Do: %v, want an error matching %v", dupErr, want)
 				}
+			}
+			if tt.ctxTimeout > 0 && dupTook >= tt.ctxTimeout {
+				t.Errorf("the duplicate's Do returned after %v, not before its context's deadline", dupTook)
 			}
 		})
 	}
