@@ -378,3 +378,75 @@ func (refuseSetNXGet) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 func (refuseSetNXGet) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return next
 }
+
+// TestFailedRenewalsCancelBeforeTheClaimLapses is issue 13's item 11 on a
+// real Redis: renewals fail (a hook refuses scripts), and the callback's
+// context must be cancelled while its claim still holds in Redis, about the
+// margin before it lapses, not when it lapses. The exact timing is checked
+// on a fake clock by TestKeepAliveCancelsBeforeTheClaimCanLapse.
+func TestFailedRenewalsCancelBeforeTheClaimLapses(t *testing.T) {
+	c := newClient(t)
+	prefix := testPrefix(t, c)
+	var f failing
+	c.AddHook(&f)
+	const lease, margin = 1200 * time.Millisecond, 400 * time.Millisecond
+	d := redisdedupe.New(c, redisdedupe.WithPrefix(prefix), redisdedupe.WithLease(lease),
+		redisdedupe.WithCancelMargin(margin))
+	ctx := context.Background()
+	var held string
+	var left time.Duration
+	ran, err := d.Do(ctx, "4200000001", func(fnCtx context.Context) error {
+		f.armed.Store(true) // Redis refuses the renewals from now on
+		defer f.armed.Store(false)
+		select {
+		case <-fnCtx.Done():
+		case <-time.After(10 * lease):
+			return errors.New("the callback's context was not cancelled")
+		}
+		held = c.Get(ctx, prefix+"4200000001").Val()
+		left = c.PTTL(ctx, prefix+"4200000001").Val()
+		return context.Cause(fnCtx)
+	})
+	if !ran || !errors.Is(err, redisdedupe.ErrLeaseLost) {
+		t.Errorf("Do = (%v, %v), want (true, ErrLeaseLost)", ran, err)
+	}
+	t.Logf("cancelled %v before the claim would lapse in Redis (margin %v)", left, margin)
+	// Half the margin is slack for a loaded machine; without it the claim
+	// had lapsed already.
+	if held == "" || strings.HasPrefix(held, "done:") || left < margin/2 {
+		t.Errorf("when the callback was cancelled, the key held %q for %v more; want the claim, for about the %v margin",
+			held, left, margin)
+	}
+}
+
+func TestFencingToken(t *testing.T) {
+	c := newClient(t)
+	prefix := testPrefix(t, c)
+	d := redisdedupe.New(c, redisdedupe.WithPrefix(prefix))
+	ctx := context.Background()
+	if token, ok := redisdedupe.FencingToken(ctx); ok || token != "" {
+		t.Errorf("FencingToken(context.Background()) = (%q, %v), want (\"\", false)", token, ok)
+	}
+	// The first delivery fails and releases the key; the retry claims it
+	// again.
+	var tokens []string
+	for i, fnErr := range []error{errors.New("points service down"), nil} {
+		ran, err := d.Do(ctx, "4200000001", func(ctx context.Context) error {
+			token, ok := redisdedupe.FencingToken(ctx)
+			if !ok || token == "" {
+				t.Errorf("delivery %d: FencingToken = (%q, %v), want the claim's token", i+1, token, ok)
+			}
+			if held := c.Get(ctx, prefix+"4200000001").Val(); held != token {
+				t.Errorf("delivery %d: FencingToken = %q, but the claim in Redis is %q", i+1, token, held)
+			}
+			tokens = append(tokens, token)
+			return fnErr
+		})
+		if !ran || !errors.Is(err, fnErr) {
+			t.Fatalf("delivery %d: Do = (%v, %v), want (true, %v)", i+1, ran, err, fnErr)
+		}
+	}
+	if tokens[0] == tokens[1] {
+		t.Errorf("two claims of a released key had the same token %q, want different ones", tokens[0])
+	}
+}
