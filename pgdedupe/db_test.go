@@ -206,7 +206,7 @@ func (tr *tracer) TraceQueryEnd(ctx context.Context, _ *pgx.Conn, data pgx.Trace
 	tr.recordErr(ctx, data.Err)
 }
 
-func (tr *tracer) TraceBatchStart(ctx context.Context, _ *pgx.Conn, data pgx.TraceBatchStartData) context.Context {
+func (tr *tracer) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
 	tr.record(ctx, "batch")
 	return ctx
 }
