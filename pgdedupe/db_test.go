@@ -3,8 +3,11 @@ package pgdedupe_test
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -12,6 +15,7 @@ import (
 	"github.com/go-bizcircle/bizcircle/internal/testenv"
 	"github.com/go-bizcircle/bizcircle/pgdedupe"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -33,11 +37,21 @@ func unique(prefix string) string {
 // The pool closes when the test ends.
 func newPool(t *testing.T, app string, maxConns int32) *pgxpool.Pool {
 	t.Helper()
+	return newTracedPool(t, app, maxConns, nil)
+}
+
+// newTracedPool is newPool with tr, if not nil, tracing the pool; several
+// pools may share one tracer.
+func newTracedPool(t *testing.T, app string, maxConns int32, tr *tracer) *pgxpool.Pool {
+	t.Helper()
 	cfg, err := pgxpool.ParseConfig(pgURL(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg.ConnConfig.RuntimeParams["application_name"] = app
+	if tr != nil {
+		cfg.ConnConfig.Tracer = tr
+	}
 	if maxConns > 0 {
 		cfg.MaxConns = maxConns
 	}
@@ -142,28 +156,116 @@ func (l ledger) rows(t *testing.T, transactionID string) int {
 	return n
 }
 
-// waitForLockWaiters polls until at least n sessions named app wait on a
-// lock, or fails after a generous deadline.
-func waitForLockWaiters(ctx context.Context, pool *pgxpool.Pool, app string, n int) error {
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		var waiting int
-		err := pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
-			WHERE application_name = $1 AND wait_event_type = 'Lock'`, app).Scan(&waiting)
-		if err != nil {
-			return err
-		}
-		if waiting >= n {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%d sessions of %s wait on a lock after 20s, want %d", waiting, app, n)
-		}
-		time.Sleep(5 * time.Millisecond) // polling interval
-	}
-}
-
 // newClock returns a settable clock for WithClock.
 func newClock() *bizcircletest.Clock {
 	return bizcircletest.NewClock(time.Date(2026, 5, 20, 13, 29, 35, 0, time.UTC))
+}
+
+// A tracer records, per caller, what a pool did for it: connections
+// acquired, statements sent, and claims refused with lock_not_available (the
+// key was in flight). Tag a caller's context with asCaller; untagged calls
+// are recorded under "".
+type tracer struct {
+	mu       sync.Mutex
+	acquires map[string]int
+	busy     map[string]int
+	sql      map[string][]string
+}
+
+type callerKey struct{}
+
+// asCaller tags ctx as caller's for a tracer.
+func asCaller(ctx context.Context, caller string) context.Context {
+	return context.WithValue(ctx, callerKey{}, caller)
+}
+
+func callerOf(ctx context.Context) string {
+	c, _ := ctx.Value(callerKey{}).(string)
+	return c
+}
+
+func newTracer() *tracer {
+	return &tracer{acquires: map[string]int{}, busy: map[string]int{}, sql: map[string][]string{}}
+}
+
+func (tr *tracer) TraceAcquireStart(ctx context.Context, _ *pgxpool.Pool, _ pgxpool.TraceAcquireStartData) context.Context {
+	tr.mu.Lock()
+	tr.acquires[callerOf(ctx)]++
+	tr.mu.Unlock()
+	return ctx
+}
+
+func (tr *tracer) TraceAcquireEnd(context.Context, *pgxpool.Pool, pgxpool.TraceAcquireEndData) {}
+
+func (tr *tracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
+	tr.record(ctx, data.SQL)
+	return ctx
+}
+
+func (tr *tracer) TraceQueryEnd(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryEndData) {
+	tr.recordErr(ctx, data.Err)
+}
+
+func (tr *tracer) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	tr.record(ctx, "batch")
+	return ctx
+}
+
+func (tr *tracer) TraceBatchQuery(ctx context.Context, _ *pgx.Conn, data pgx.TraceBatchQueryData) {
+	tr.recordErr(ctx, data.Err)
+}
+
+func (tr *tracer) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
+
+func (tr *tracer) record(ctx context.Context, sql string) {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	c := callerOf(ctx)
+	tr.sql[c] = append(tr.sql[c], strings.Join(strings.Fields(sql), " "))
+}
+
+func (tr *tracer) recordErr(ctx context.Context, err error) {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "55P03" { // lock_not_available
+		tr.mu.Lock()
+		tr.busy[callerOf(ctx)]++
+		tr.mu.Unlock()
+	}
+}
+
+// statements returns the statements sent for caller, a batch as "batch".
+func (tr *tracer) statements(caller string) []string {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	return slices.Clone(tr.sql[caller])
+}
+
+// callers returns how many callers whose tag begins with prefix meet cond,
+// given their counts.
+func (tr *tracer) callers(prefix string, cond func(acquires, busy int) bool) int {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	n := 0
+	for c, a := range tr.acquires {
+		if strings.HasPrefix(c, prefix) && cond(a, tr.busy[c]) {
+			n++
+		}
+	}
+	return n
+}
+
+// waitFor polls until cond holds, or fails after a generous deadline.
+func waitFor(ctx context.Context, what string, cond func() bool) error {
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not within 20s: %s", what)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(5 * time.Millisecond): // polling interval
+		}
+	}
+	return nil
 }

@@ -3,6 +3,7 @@ package pgdedupe_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -22,6 +23,7 @@ import (
 func TestHandlerTwoReplicas(t *testing.T) {
 	wechat := bizcircletest.NewPlatform()
 	app := unique("handler")
+	tr := newTracer() // the replicas' pools
 	admin := newPool(t, unique("admin"), 2)
 	table := newTable(t, admin)
 	l := newLedger(t, admin)
@@ -30,7 +32,7 @@ func TestHandlerTwoReplicas(t *testing.T) {
 	replicas := func(payment func(ctx context.Context, e *bizcircle.PaymentEvent) error) []http.Handler {
 		var hs []http.Handler
 		for range 2 {
-			d := newDeduper(t, newPool(t, app, 30), table, pgdedupe.WithInFlightWait(30*time.Second))
+			d := newDeduper(t, newTracedPool(t, app, 30, tr), table, pgdedupe.WithInFlightWait(30*time.Second))
 			h, err := bizcircle.New(wechat.APIv3Key, wechat.Verifier(),
 				bizcircle.CallbackFuncs{Payment: payment}, bizcircle.WithDeduper(d),
 				bizcircle.WithLogger(slog.New(slog.DiscardHandler)))
@@ -41,9 +43,11 @@ func TestHandlerTwoReplicas(t *testing.T) {
 		}
 		return hs
 	}
-	serve := func(h http.Handler, m *bizcircletest.Message) int {
+	// serve delivers m to h as caller, for the tracer.
+	serve := func(h http.Handler, m *bizcircletest.Message, caller string) int {
 		w := httptest.NewRecorder()
-		h.ServeHTTP(w, m.Request("/wechat/bizcircle"))
+		r := m.Request("/wechat/bizcircle")
+		h.ServeHTTP(w, r.WithContext(asCaller(r.Context(), caller)))
 		return w.Code
 	}
 
@@ -55,9 +59,11 @@ func TestHandlerTwoReplicas(t *testing.T) {
 			if err := l.award(ctx, e.TransactionID, e.Amount/100); err != nil {
 				return err
 			}
-			// Hold the claim until duplicates on both replicas queue
-			// behind it.
-			return waitForLockWaiters(ctx, admin, app, 20)
+			// Hold the claim until duplicates on both replicas wait for
+			// it.
+			return waitFor(ctx, "duplicates find the event in flight", func() bool {
+				return tr.callers("", func(_, busy int) bool { return busy > 0 }) >= 20
+			})
 		})
 		m := wechat.Payment(pay)
 		codes := make([]int, 100)
@@ -66,7 +72,7 @@ func TestHandlerTwoReplicas(t *testing.T) {
 		for i := range codes {
 			wg.Go(func() {
 				<-start
-				codes[i] = serve(hs[i%2], m)
+				codes[i] = serve(hs[i%2], m, fmt.Sprint(i))
 			})
 		}
 		close(start)
@@ -97,7 +103,7 @@ func TestHandlerTwoReplicas(t *testing.T) {
 			}
 			return nil
 		})
-		if code := serve(hs[0], wechat.Payment(pay)); code != http.StatusInternalServerError {
+		if code := serve(hs[0], wechat.Payment(pay), ""); code != http.StatusInternalServerError {
 			t.Errorf("failed delivery: status %d, want 500", code)
 		}
 		if n := l.rows(t, pay.TransactionID); n != 0 {
@@ -105,7 +111,7 @@ func TestHandlerTwoReplicas(t *testing.T) {
 		}
 		fail.Store(false)
 		for i, h := range []http.Handler{hs[1], hs[0]} { // WeChat Pay's retries, a new notification each
-			if code := serve(h, wechat.Payment(pay)); code != http.StatusNoContent {
+			if code := serve(h, wechat.Payment(pay), ""); code != http.StatusNoContent {
 				t.Errorf("retry %d: status %d, want 204", i+1, code)
 			}
 		}

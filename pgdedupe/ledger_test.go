@@ -165,9 +165,8 @@ func TestLedgerConcurrentDuplicates(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			app := unique("dup")
-			pools := []*pgxpool.Pool{newPool(t, app, 30), newPool(t, app, 30)}
-			// The callback polls through its own pool: the replicas' pools
-			// are full of waiting duplicates.
+			tr := newTracer()
+			pools := []*pgxpool.Pool{newTracedPool(t, app, 30, tr), newTracedPool(t, app, 30, tr)}
 			admin := newPool(t, unique("admin"), 2)
 			table := newTable(t, admin)
 			l := newLedger(t, admin)
@@ -179,7 +178,7 @@ func TestLedgerConcurrentDuplicates(t *testing.T) {
 			const (
 				txID       = "4200000002202605201329"
 				deliveries = 100
-				queued     = 20 // duplicates waiting on the holder before it commits
+				queued     = 20 // duplicates that find the key in flight before the holder commits
 			)
 			var runs atomic.Int64
 			fn := func(ctx context.Context) error {
@@ -187,9 +186,11 @@ func TestLedgerConcurrentDuplicates(t *testing.T) {
 				if err := l.award(ctx, txID, 200); err != nil {
 					return err
 				}
-				// Hold the claim until duplicates on both replicas queue
-				// behind it.
-				return waitForLockWaiters(ctx, admin, app, queued)
+				// Hold the claim until duplicates on both replicas wait
+				// for it.
+				return waitFor(ctx, "duplicates find the key in flight", func() bool {
+					return tr.callers("", func(_, busy int) bool { return busy > 0 }) >= queued
+				})
 			}
 
 			type result struct {
@@ -202,7 +203,7 @@ func TestLedgerConcurrentDuplicates(t *testing.T) {
 			for i := range deliveries {
 				wg.Go(func() {
 					<-start
-					ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+					ctx, cancel := context.WithTimeout(asCaller(context.Background(), fmt.Sprint(i)), time.Minute)
 					defer cancel()
 					ran, err := replicas[i%2].Do(ctx, txID, fn)
 					results[i] = result{ran, err}

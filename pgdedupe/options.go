@@ -57,9 +57,11 @@ func WithTTL(d time.Duration) Option {
 
 // WithInFlightWait sets how long Do waits for another transaction holding the
 // same key before it gives [bizcircle.ErrInFlight]; the wait also ends with
-// Do's context. It applies to each lock wait of the claim, as PostgreSQL's
-// lock_timeout, so 0 gives ErrInFlight after at most a millisecond. It must
-// not be negative. Default: [bizcircle.DefaultInFlightWait] (3 seconds).
+// Do's context. A waiting Do holds no connection: it looks at the key again
+// every 100 ms at most. 0 gives ErrInFlight at once, after one look. The same
+// wait bounds how long Do waits for a pooled connection when the pool is
+// exhausted, but that wait is at least a second, long enough to dial one. It
+// must not be negative. Default: [bizcircle.DefaultInFlightWait] (3 seconds).
 func WithInFlightWait(d time.Duration) Option {
 	return func(o *options) { o.wait = d }
 }

@@ -9,19 +9,35 @@
 // behind, and WeChat Pay's retry runs it again; a callback that committed is
 // never run again. This is exactly-once effect, not just at-least-once.
 //
-// A concurrent duplicate, on another connection or another replica, waits on
-// the holder's row lock for up to the in-flight wait (and never past its
-// context), then sees the holder's outcome, or gives [bizcircle.ErrInFlight].
-// A holder whose process dies releases the key as soon as PostgreSQL sees its
-// connection close; one that hangs, or whose host vanishes, holds it until
-// the server ends the session: set idle_in_transaction_session_timeout (for
-// the role, or with set_config in the callback) to bound that.
+// A duplicate of a completed event is answered by one short lookup. A
+// concurrent duplicate, on another connection or another replica, finds the
+// key in flight and looks again every 100 ms at most, for up to the in-flight
+// wait (and never past its context), without holding a connection in
+// between; then it sees the holder's outcome, or gives
+// [bizcircle.ErrInFlight]. A holder whose process dies releases the key as
+// soon as PostgreSQL sees its connection close; one that hangs, or whose host
+// vanishes, holds it until the server ends the session: set
+// idle_in_transaction_session_timeout (for the role, or with set_config in
+// the callback) to bound that.
 //
 // Create the table with [Deduper.Migrate] (or run [Deduper.Schema] with a
 // migration tool). Completed rows are kept for the TTL and then count as
 // absent; [Deduper.DeleteExpired] removes them in small batches that skip
 // rows in use, and by default a background loop calls it every hour until
 // [Deduper.Close].
+//
+// # Sizing the pool
+//
+// A running callback holds one pooled connection from its claim to its
+// commit; lookups, and duplicates that find their event in flight, hold one
+// for a few milliseconds at a time. So give the pool (pgxpool's MaxConns, or
+// pool_max_conns in the URL: by default the number of CPUs, but at least 4)
+// as many connections as distinct events may be processed at once, plus a
+// margin of a few for lookups, duplicates and the cleanup, plus whatever the
+// callbacks take from the same pool themselves. When no connection is free,
+// Do waits for one for at most the in-flight wait (at least a second), then
+// gives [bizcircle.ErrInFlight], so WeChat Pay retries rather than the
+// request hanging until it times out.
 package pgdedupe
 
 import (
@@ -59,7 +75,7 @@ type Deduper struct {
 }
 
 type statements struct {
-	insert, takeover, complete, deleteExpired string
+	lookup, insert, takeover, complete, deleteExpired string
 }
 
 // New returns a Deduper on pool's table [DefaultTable]. It does not create the
@@ -104,6 +120,7 @@ func New(pool *pgxpool.Pool, opts ...Option) (*Deduper, error) {
 
 func newStatements(table string) statements {
 	return statements{
+		lookup: `SELECT expires_at > $2 FROM ` + table + ` WHERE key = $1`,
 		insert: `INSERT INTO ` + table + ` (key, expires_at) VALUES ($1, $2)
 			ON CONFLICT (key) DO NOTHING RETURNING true`,
 		// Takes over an expired row, and reports whether an unexpired one
@@ -118,20 +135,6 @@ func newStatements(table string) statements {
 				SELECT key FROM ` + table + ` WHERE expires_at <= $1
 				LIMIT $2 FOR UPDATE SKIP LOCKED)`,
 	}
-}
-
-// lockTimeout returns the claim's lock_timeout setting: the in-flight wait,
-// shortened to end just before ctx's deadline, so that PostgreSQL ends the
-// wait and the connection stays usable (pgx closes a connection whose query
-// outlives its context). 0 would disable lock_timeout, so waits under a
-// millisecond become 1ms.
-func (d *Deduper) lockTimeout(ctx context.Context) string {
-	wait := d.wait
-	if deadline, ok := ctx.Deadline(); ok {
-		wait = min(wait, time.Until(deadline)*9/10)
-	}
-	const maxMillis = 1<<31 - 1 // lock_timeout is an int of milliseconds
-	return fmt.Sprintf("%dms", min(max(wait.Milliseconds(), 1), maxMillis))
 }
 
 type txKey struct{}
@@ -164,34 +167,87 @@ func (callbackTx) Rollback(context.Context) error { return ErrTxOwned }
 // seconds of their own): a callback that finished commits even if the caller
 // hung up, rather than running again on the retry.
 //
-// While another transaction holds key, Do waits for its outcome for up to the
-// in-flight wait and until shortly before ctx's deadline, then gives an error
-// matching [bizcircle.ErrInFlight]; ctx cancelled while waiting gives one
-// matching both ErrInFlight and ctx.Err(). Each Do uses
-// one pooled connection for its whole run: fn should not take another from
-// the same pool, which can starve the pool under load.
+// Do first looks key up with one short statement, which answers a
+// duplicate of a completed event. Otherwise it begins the transaction and
+// claims the row; if another transaction holds it, Do rolls back, returns
+// the connection to the pool and looks again after a pause (10 ms, doubling
+// up to 100 ms), until it sees the holder's outcome or the in-flight wait
+// ends (shortly before ctx's deadline, if that is earlier): then it gives an
+// error matching [bizcircle.ErrInFlight]. ctx cancelled while waiting gives
+// one matching both ErrInFlight and ctx.Err(). Waiting for a pooled
+// connection is bounded the same way: at most the in-flight wait, or a
+// second if the wait is shorter (long enough to dial a connection), then
+// ErrInFlight. See the package documentation on sizing the pool.
+//
+// Each running fn holds one pooled connection for its whole run: fn should
+// not take another from the same pool, which can starve the pool under
+// load.
 func (d *Deduper) Do(ctx context.Context, key string, fn func(ctx context.Context) error) (ran bool, err error) {
 	if err := ctx.Err(); err != nil {
 		return false, err
 	}
-	tx, err := d.pool.BeginTx(ctx, d.txOptions)
-	if err != nil {
-		return false, fmt.Errorf("pgdedupe: begin: %w", err)
+	sum := sha256.Sum256([]byte(key))
+	id := sum[:]
+	w := d.newWait(ctx)
+	for {
+		conn, err := w.acquire(ctx, d.pool)
+		if err != nil {
+			return false, err
+		}
+		tx, err := d.lookupAndClaim(ctx, conn, id)
+		if tx != nil {
+			return true, d.run(ctx, conn, tx, id, fn)
+		}
+		conn.Release()
+		if !errors.Is(err, errBusy) {
+			return false, err // nil: completed
+		}
+		if err := w.pause(ctx); err != nil {
+			return false, err
+		}
 	}
+}
+
+// errBusy reports that another transaction holds the key's row.
+var errBusy = errors.New("pgdedupe: the key is held by another transaction")
+
+// lookupAndClaim returns a transaction on conn that holds id's row, or nil
+// and why not: nil for a completed key, errBusy for one in flight, another
+// error for a failure. A nil transaction leaves conn idle.
+func (d *Deduper) lookupAndClaim(ctx context.Context, conn *pgxpool.Conn, id []byte) (pgx.Tx, error) {
+	// Committed rows are completed ones; a claim in flight is invisible here.
+	var live bool
+	err := conn.QueryRow(ctx, d.sql.lookup, id, d.now()).Scan(&live)
+	switch {
+	case err == nil && live:
+		return nil, nil
+	case err != nil && !errors.Is(err, pgx.ErrNoRows):
+		return nil, claimError(ctx, "lookup", err)
+	}
+	tx, err := conn.BeginTx(ctx, d.txOptions)
+	if err != nil {
+		return nil, claimError(ctx, "begin", err)
+	}
+	claimed, err := d.claim(ctx, tx, id)
+	if !claimed {
+		rollback(ctx, tx)
+		return nil, err
+	}
+	return tx, nil
+}
+
+// run runs fn in tx, which holds id's row, then commits or rolls back and
+// releases conn.
+func (d *Deduper) run(ctx context.Context, conn *pgxpool.Conn, tx pgx.Tx, id []byte, fn func(context.Context) error) error {
+	defer conn.Release() // after the rollback below: a connection in a transaction is destroyed
 	committed := false
 	defer func() {
 		if !committed { // also when fn panics: the panic goes on after this
 			rollback(ctx, tx)
 		}
 	}()
-	sum := sha256.Sum256([]byte(key))
-	id := sum[:]
-	claimed, err := d.claim(ctx, tx, id)
-	if err != nil || !claimed {
-		return false, err
-	}
 	if err := fn(context.WithValue(ctx, txKey{}, pgx.Tx(callbackTx{tx}))); err != nil {
-		return true, err
+		return err
 	}
 	// fn's work is done: finish it even if the caller has gone (WeChat Pay
 	// hangs up after 5 seconds), so it commits instead of running again.
@@ -199,21 +255,94 @@ func (d *Deduper) Do(ctx context.Context, key string, fn func(ctx context.Contex
 	defer cancel()
 	tag, err := tx.Exec(fctx, d.sql.complete, id, d.now().Add(d.ttl))
 	if err != nil {
-		return true, fmt.Errorf("pgdedupe: mark completed: %w", err)
+		return fmt.Errorf("pgdedupe: mark completed: %w", err)
 	}
 	if tag.RowsAffected() != 1 {
-		return true, errors.New("pgdedupe: mark completed: the callback deleted the dedupe row")
+		return errors.New("pgdedupe: mark completed: the callback deleted the dedupe row")
 	}
 	if err := tx.Commit(fctx); err != nil {
-		return true, fmt.Errorf("pgdedupe: commit: %w", err)
+		return fmt.Errorf("pgdedupe: commit: %w", err)
 	}
 	committed = true
-	return true, nil
+	return nil
 }
 
 // finishTimeout bounds marking and committing after fn succeeded, which no
 // longer depend on the caller's context.
 const finishTimeout = 10 * time.Second
+
+// How a duplicate waits for a key in flight: it looks again after a pause
+// that starts at firstPause and doubles up to maxPause, holding no
+// connection in between. The claim itself waits at most claimLockWait for
+// the row's lock, so it holds its connection only for a moment.
+const (
+	firstPause    = 10 * time.Millisecond
+	maxPause      = 100 * time.Millisecond
+	claimLockWait = "1ms"
+	// minConnWait is the shortest wait for a pooled connection, whatever the
+	// in-flight wait: long enough to dial one.
+	minConnWait = time.Second
+)
+
+// A wait is one Do call's budget for waiting: for a key in flight, and for
+// a pooled connection.
+type wait struct {
+	until     time.Time     // the in-flight wait ends
+	connUntil time.Time     // the wait for a connection ends
+	next      time.Duration // the next pause
+}
+
+// newWait starts Do's waits now. The in-flight wait ends shortly before
+// ctx's deadline, so that Do answers ErrInFlight itself rather than have a
+// statement cut off by the deadline (pgx closes a connection whose query
+// outlives its context).
+func (d *Deduper) newWait(ctx context.Context) *wait {
+	now := time.Now()
+	w := &wait{until: now.Add(d.wait), connUntil: now.Add(max(d.wait, minConnWait)), next: firstPause}
+	if deadline, ok := ctx.Deadline(); ok {
+		if end := now.Add(deadline.Sub(now) * 9 / 10); end.Before(w.until) {
+			w.until = end
+		}
+	}
+	return w
+}
+
+// acquire takes a connection from pool, waiting for one until the
+// connection wait ends (then ErrInFlight) or ctx does.
+func (w *wait) acquire(ctx context.Context, pool *pgxpool.Pool) (*pgxpool.Conn, error) {
+	actx, cancel := context.WithDeadline(ctx, w.connUntil)
+	defer cancel()
+	conn, err := pool.Acquire(actx)
+	switch {
+	case err == nil:
+		return conn, nil
+	case ctx.Err() != nil:
+		return nil, fmt.Errorf("%w: %w", bizcircle.ErrInFlight, ctx.Err())
+	case actx.Err() != nil:
+		return nil, fmt.Errorf("%w: pgdedupe: no pooled connection was free within the in-flight wait", bizcircle.ErrInFlight)
+	}
+	return nil, fmt.Errorf("pgdedupe: acquire a connection: %w", err)
+}
+
+// pause waits before Do looks at a key in flight again. It returns
+// ErrInFlight once the in-flight wait is over, and with ctx's error if ctx
+// ends first.
+func (w *wait) pause(ctx context.Context) error {
+	left := time.Until(w.until)
+	if left <= 0 {
+		return bizcircle.ErrInFlight
+	}
+	// The last pause ends with the wait, for one more look.
+	t := time.NewTimer(min(w.next, left))
+	defer t.Stop()
+	w.next = min(2*w.next, maxPause)
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("%w: %w", bizcircle.ErrInFlight, ctx.Err())
+	}
+}
 
 // claimAttempts bounds the retries when the row vanishes between statements:
 // the cleanup deleted it as expired after the insert found it.
@@ -221,21 +350,22 @@ const claimAttempts = 3
 
 // claim reports whether tx now holds id's row: it inserted the row or took
 // over an expired one. An unexpired row, completed by another transaction,
-// gives false. Only the claim waits under the in-flight wait's lock_timeout;
-// the callback runs with the lock_timeout it had before.
+// gives false and nil; one held by another transaction gives errBusy. Only
+// the claim waits under claimLockWait's lock_timeout; the callback runs with
+// the lock_timeout it had before.
 func (d *Deduper) claim(ctx context.Context, tx pgx.Tx, id []byte) (bool, error) {
 	for range claimAttempts {
 		now := d.now()
 		expires := now.Add(d.ttl)
 		b := &pgx.Batch{}
 		b.Queue(`SELECT set_config('bizcircle.saved_lock_timeout', current_setting('lock_timeout'), true)`)
-		b.Queue(`SELECT set_config('lock_timeout', $1, true)`, d.lockTimeout(ctx))
+		b.Queue(`SELECT set_config('lock_timeout', $1, true)`, claimLockWait)
 		b.Queue(d.sql.insert, id, expires)
 		b.Queue(d.sql.takeover, id, expires, now)
 		b.Queue(`SELECT set_config('lock_timeout', current_setting('bizcircle.saved_lock_timeout'), true)`)
 		inserted, taken, live, err := readClaim(tx.SendBatch(ctx, b))
 		if err != nil {
-			return false, claimError(ctx, err)
+			return false, claimError(ctx, "claim", err)
 		}
 		if inserted || taken {
 			return true, nil
@@ -244,7 +374,7 @@ func (d *Deduper) claim(ctx context.Context, tx pgx.Tx, id []byte) (bool, error)
 			return false, nil
 		}
 	}
-	return false, fmt.Errorf("%w: pgdedupe: the key's row kept changing", bizcircle.ErrInFlight)
+	return false, errBusy // the row kept changing: look again later
 }
 
 func readClaim(br pgx.BatchResults) (inserted, taken, live bool, err error) {
@@ -268,10 +398,11 @@ func readClaim(br pgx.BatchResults) (inserted, taken, live bool, err error) {
 	return inserted, taken, live, err
 }
 
-// claimError turns a failed claim into ErrInFlight when it failed waiting
-// for another transaction: the lock_timeout expired, ctx ended, or stricter
-// isolation levels refused the row another transaction changed.
-func claimError(ctx context.Context, err error) error {
+// claimError turns a failed statement of the lookup or the claim into
+// errBusy when it failed because another transaction holds the row: the
+// lock_timeout expired, or stricter isolation levels refused the row another
+// transaction changed. If ctx ended, it gives ErrInFlight and ctx's error.
+func claimError(ctx context.Context, step string, err error) error {
 	if ctx.Err() != nil {
 		return fmt.Errorf("%w: %w", bizcircle.ErrInFlight, ctx.Err())
 	}
@@ -281,10 +412,10 @@ func claimError(ctx context.Context, err error) error {
 		case "55P03", // lock_not_available: lock_timeout
 			"40001", // serialization_failure
 			"40P01": // deadlock_detected
-			return fmt.Errorf("%w: %w", bizcircle.ErrInFlight, err)
+			return errBusy
 		}
 	}
-	return fmt.Errorf("pgdedupe: claim: %w", err)
+	return fmt.Errorf("pgdedupe: %s: %w", step, err)
 }
 
 // rollbackTimeout bounds a rollback when ctx has ended.

@@ -183,11 +183,12 @@ func TestDoWhileHeld(t *testing.T) {
 	tests := []struct {
 		name       string
 		wait       time.Duration // the duplicate's in-flight wait
-		ctxTimeout time.Duration // the duplicate's context; 0 for none
+		ctxTimeout time.Duration // the duplicate's context's deadline; 0 for none
 		cancel     bool          // cancel the duplicate's context while it waits
 		holderErr  error         // what the holder's callback returns
-		// wantWaiting: the duplicate waits on the holder's lock until the
-		// holder finishes; otherwise it answers while the holder runs.
+		// wantWaiting: the duplicate finds the key in flight and waits
+		// until the holder finishes; otherwise it answers while the holder
+		// runs.
 		wantWaiting bool
 		wantRan     bool
 		wantErr     []error
@@ -200,18 +201,20 @@ func TestDoWhileHeld(t *testing.T) {
 			wantErr: []error{bizcircle.ErrInFlight}},
 		{name: "short wait: ErrInFlight when it ends", wait: 50 * time.Millisecond,
 			wantErr: []error{bizcircle.ErrInFlight}},
-		{name: "context deadline first: ErrInFlight before it", wait: time.Minute, ctxTimeout: 200 * time.Millisecond,
+		{name: "context deadline first: ErrInFlight by then", wait: time.Minute, ctxTimeout: 200 * time.Millisecond,
 			wantErr: []error{bizcircle.ErrInFlight}},
 		{name: "context cancelled first: ErrInFlight and its error", wait: time.Minute, cancel: true,
 			wantErr: []error{bizcircle.ErrInFlight, context.Canceled}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			app := unique("held")
-			pool := newPool(t, app, 0)
+			tr := newTracer()
+			pool := newTracedPool(t, unique("held"), 0, tr)
 			table := newTable(t, pool)
 			holder := newDeduper(t, pool, table)
 			dup := newDeduper(t, pool, table, pgdedupe.WithInFlightWait(tt.wait))
+			// waiting reports whether the duplicate found the key in flight.
+			waiting := func() bool { return tr.callers("dup", func(_, busy int) bool { return busy > 0 }) > 0 }
 
 			claimed, hang := make(chan struct{}), make(chan struct{})
 			release := sync.OnceFunc(func() { close(hang) })
@@ -233,31 +236,31 @@ func TestDoWhileHeld(t *testing.T) {
 
 			dupDone := make(chan error, 1)
 			var dupRan bool
+			var dupTook time.Duration
 			go func() {
-				ctx, cancel := context.WithCancel(context.Background())
+				ctx, cancel := context.WithCancel(asCaller(context.Background(), "dup"))
 				defer cancel()
 				if tt.ctxTimeout > 0 {
-					ctx, cancel = context.WithTimeout(ctx, tt.ctxTimeout)
-					defer cancel()
+					// The deadline is only reported: the context does not
+					// end at it, so only Do itself can end the wait by then,
+					// and a late timer on a loaded machine cannot race it.
+					ctx = reportedDeadline{ctx, time.Now().Add(tt.ctxTimeout)}
 				}
 				if tt.cancel {
 					go func() {
-						if err := waitForLockWaiters(ctx, pool, app, 1); err == nil {
+						if err := waitFor(ctx, "the duplicate finds the key in flight", waiting); err == nil {
 							cancel()
 						}
 					}()
 				}
 				start := time.Now()
 				ran, err := dup.Do(ctx, "k", func(context.Context) error { return nil })
-				if tt.ctxTimeout > 0 && time.Since(start) >= tt.ctxTimeout {
-					t.Errorf("the duplicate's Do returned after %v, not before its context's deadline", time.Since(start))
-				}
-				dupRan = ran
+				dupRan, dupTook = ran, time.Since(start)
 				dupDone <- err
 			}()
 			var dupErr error
 			if tt.wantWaiting {
-				if err := waitForLockWaiters(context.Background(), pool, app, 1); err != nil {
+				if err := waitFor(context.Background(), "the duplicate finds the key in flight", waiting); err != nil {
 					t.Fatal(err)
 				}
 				release()
@@ -280,6 +283,23 @@ func TestDoWhileHeld(t *testing.T) {
 					t.Errorf("duplicate's Do: %v, want an error matching %v", dupErr, want)
 				}
 			}
+			// Do ends its wait itself, shortly before the deadline; the
+			// bound is generous for a loaded machine, and far below the
+			// minute-long in-flight wait that would apply without the
+			// deadline.
+			if tt.ctxTimeout > 0 && (errors.Is(dupErr, context.DeadlineExceeded) || dupTook > tt.ctxTimeout+2*time.Second) {
+				t.Errorf("the duplicate's Do = %v after %v, want ErrInFlight from Do itself by its context's %v deadline",
+					dupErr, dupTook, tt.ctxTimeout)
+			}
 		})
 	}
 }
+
+// reportedDeadline is a context that reports a deadline but does not end at
+// it.
+type reportedDeadline struct {
+	context.Context
+	deadline time.Time
+}
+
+func (c reportedDeadline) Deadline() (time.Time, bool) { return c.deadline, true }

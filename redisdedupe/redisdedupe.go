@@ -16,7 +16,12 @@
 //     ([bizcircle.ErrInFlight], at once, without waiting).
 //   - While the callback runs, a script renews the lease every third of it,
 //     so a slow callback keeps its claim; if the process dies, the claim
-//     lapses after the lease and a retry processes the event.
+//     lapses after the lease and a retry processes the event. If renewals
+//     fail, the callback's context is cancelled a margin before the claim
+//     can lapse (see [WithCancelMargin]), so the callback can stop before
+//     another delivery may claim the event.
+//   - The callback's context carries the claim's token, [FencingToken], for
+//     writes that must come from the current holder only.
 //   - A callback that fails or panics releases the key with a script that
 //     deletes it only if it still holds the token.
 //
@@ -65,7 +70,10 @@ const (
 // ErrLeaseLost reports that a delivery's claim on an event lapsed while its
 // callback ran and another delivery claimed or completed the event, so the
 // callback may have run twice. The context passed to the callback is
-// cancelled with this cause as soon as the Deduper notices.
+// cancelled with this cause as soon as the Deduper notices, and also when
+// renewals have failed for so long that the claim could lapse within the
+// cancel margin (see [WithCancelMargin]), before another delivery can claim
+// the event.
 var ErrLeaseLost = errors.New("redisdedupe: lease lost: another delivery claimed the event while its callback ran")
 
 // Deduper is a [bizcircle.Deduper] that keeps its keys in Redis, shared by
@@ -82,6 +90,7 @@ type Deduper struct {
 	prefix string
 	lease  time.Duration
 	ttl    time.Duration
+	margin time.Duration // negative until New resolves it
 
 	// legacy is set once the server refuses SET NX GET (Redis < 7.0); the
 	// claim is then made by claimScript.
@@ -122,6 +131,24 @@ func WithTTL(ttl time.Duration) Option {
 	}
 }
 
+// WithCancelMargin sets how long before the claim can lapse in Redis the
+// callback's context is cancelled, with cause [ErrLeaseLost], once renewals
+// have failed. The claim is sure to last a lease from when the last
+// successful renewal (or the claim) was sent, whenever its answer came back;
+// the context is cancelled the margin before that, leaving the callback that
+// long to stop, for instance to abandon a write, before another delivery may
+// claim the event. Renewals are sent every third of the lease, so with the
+// default margin two renewals in a row must fail. A margin above half the
+// lease, which would leave renewals no time, is ignored, as is a negative
+// one. Default: a sixth of the lease (5 seconds with [DefaultLease]).
+func WithCancelMargin(margin time.Duration) Option {
+	return func(d *Deduper) {
+		if margin >= 0 {
+			d.margin = margin
+		}
+	}
+}
+
 // New returns a Deduper on client with the key prefix [DefaultPrefix], a
 // lease of [DefaultLease] and a TTL of [DefaultTTL], changed by opts. It
 // makes no request to Redis. The Deduper does not close client. New panics
@@ -130,9 +157,14 @@ func New(client redis.UniversalClient, opts ...Option) *Deduper {
 	if client == nil {
 		panic("redisdedupe: New with a nil client")
 	}
-	d := &Deduper{client: client, prefix: DefaultPrefix, lease: DefaultLease, ttl: DefaultTTL}
+	d := &Deduper{client: client, prefix: DefaultPrefix, lease: DefaultLease, ttl: DefaultTTL, margin: -1}
 	for _, opt := range opts {
 		opt(d)
+	}
+	// Resolved after all options: the margin's default and bound follow
+	// the lease.
+	if d.margin < 0 || d.margin > d.lease/2 {
+		d.margin = d.lease / 6
 	}
 	return d
 }
@@ -149,9 +181,10 @@ func New(client redis.UniversalClient, opts ...Option) *Deduper {
 //     and fn does not run: the handler answers 5xx, and WeChat Pay's retry
 //     processes the event. (If the SET reached Redis but its answer was lost,
 //     the key stays claimed until the lease lapses.)
-//   - fn runs with a context derived from ctx, cancelled with cause
-//     [ErrLeaseLost] if the claim is lost, or if it could not be renewed
-//     for a whole lease.
+//   - fn runs with a context derived from ctx that carries the claim's
+//     [FencingToken], cancelled with cause [ErrLeaseLost] if the claim is
+//     lost, or, if renewals fail, the cancel margin before the claim can
+//     lapse (see [WithCancelMargin]).
 //   - If fn fails, Do releases the key and returns (true, fn's error, joined
 //     with any error releasing it); if fn panics, Do releases the key and
 //     the panic propagates. If the release fails, the key stays claimed
@@ -172,14 +205,16 @@ func (d *Deduper) Do(ctx context.Context, key string, fn func(ctx context.Contex
 	}
 	rkey := d.prefix + key
 	token := rand.Text()
+	// The claim lasts at least a lease from when it was sent.
+	sent := time.Now()
 	claimed, err := d.claim(ctx, rkey, token)
 	if !claimed {
 		return false, err
 	}
 
-	fnCtx, cancel := context.WithCancelCause(ctx)
+	fnCtx, cancel := context.WithCancelCause(context.WithValue(ctx, fencingTokenKey, token))
 	defer cancel(nil)
-	stopRenewing := d.renew(fnCtx, cancel, rkey, token)
+	stopRenewing := d.renew(fnCtx, cancel, rkey, token, sent)
 	finished := false
 	defer func() {
 		if !finished { // fn panicked or called runtime.Goexit
@@ -237,30 +272,47 @@ func isSyntaxError(err error) bool {
 }
 
 // renew extends the lease every third of it until the returned stop is
-// called; stop returns once no renewal is running. If the claim is lost,
-// or cannot be renewed for a whole lease, renew cancels fn's context with
-// ErrLeaseLost and keeps going, so a claim that comes back is still renewed.
-func (d *Deduper) renew(ctx context.Context, cancel context.CancelCauseFunc, rkey, token string) (stop func()) {
+// called; stop returns once no renewal is running. claimed is when the claim
+// was sent.
+func (d *Deduper) renew(ctx context.Context, cancel context.CancelCauseFunc, rkey, token string, claimed time.Time) (stop func()) {
+	return keepAlive(ctx, cancel, claimed, d.lease, d.margin, func(ctx context.Context) (bool, error) {
+		held, err := renewScript.Run(ctx, d.client, []string{rkey}, token, d.lease.Milliseconds()).Int()
+		return held == 1, err
+	})
+}
+
+// keepAlive calls renew every third of the lease until the returned stop is
+// called; stop returns once no renewal is running. renew reports whether
+// the caller still holds the claim.
+//
+// A claim lasts at least a lease from when the last successful renewal, or
+// the claim (at claimed), was sent: Redis set its expiry after that. So
+// keepAlive cancels with ErrLeaseLost margin before then, unless a renewal
+// succeeds meanwhile; and at once if renew reports the claim lost. It keeps
+// going after cancelling, so a claim that comes back is still renewed.
+func keepAlive(ctx context.Context, cancel context.CancelCauseFunc, claimed time.Time, lease, margin time.Duration,
+	renew func(context.Context) (bool, error)) (stop func()) {
+	lapse := time.AfterFunc(time.Until(claimed.Add(lease-margin)), func() { cancel(ErrLeaseLost) })
 	quit, exited := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(exited)
 		ctx := context.WithoutCancel(ctx)
-		tick := time.NewTicker(d.lease / 3)
+		tick := time.NewTicker(lease / 3)
 		defer tick.Stop()
-		renewed := time.Now()
 		for {
 			select {
 			case <-quit:
 				return
 			case <-tick.C:
 			}
-			rctx, done := context.WithTimeout(ctx, d.lease/3)
-			held, err := renewScript.Run(rctx, d.client, []string{rkey}, token, d.lease.Milliseconds()).Int()
+			sent := time.Now()
+			rctx, done := context.WithTimeout(ctx, lease/3)
+			held, err := renew(rctx)
 			done()
 			switch {
-			case err == nil && held == 1:
-				renewed = time.Now()
-			case err == nil || time.Since(renewed) >= d.lease:
+			case err == nil && held:
+				lapse.Reset(time.Until(sent.Add(lease - margin)))
+			case err == nil:
 				cancel(ErrLeaseLost)
 			}
 		}
@@ -268,7 +320,42 @@ func (d *Deduper) renew(ctx context.Context, cancel context.CancelCauseFunc, rke
 	return func() {
 		close(quit)
 		<-exited
+		lapse.Stop()
 	}
+}
+
+// contextKey is the type of the keys of the context values the Deduper
+// sets; a pointer to one is a key no other package can make.
+type contextKey struct{ name string }
+
+func (k *contextKey) String() string { return "redisdedupe context value " + k.name }
+
+var fencingTokenKey = &contextKey{"FencingToken"}
+
+// FencingToken returns the token of the claim held by the [Deduper.Do] call
+// running the callback that got ctx; ok is false when ctx does not come from
+// a redisdedupe callback. Each claim has a new random token (26 characters
+// of upper-case base32), so a token names one delivery's claim: compare
+// tokens for equality, they are not ordered.
+//
+// Use it to fence the callback's writes against a delivery whose claim
+// lapsed while it still ran (a long pause, a partition from Redis) and
+// another that claimed the event since: store the token with the record the
+// callback writes, and accept a write only if it carries the token the
+// record holds. For instance, in SQL:
+//
+//	INSERT INTO points_ledger (event_id, fence, points) VALUES ($1, $2, $3)
+//	ON CONFLICT (event_id) DO UPDATE SET points = EXCLUDED.points
+//	WHERE points_ledger.fence = EXCLUDED.fence
+//
+// inserts the record with the token, lets the same claim write it again,
+// and refuses (no row affected) a write under any other claim: the record
+// is another delivery's, so write nothing more for the event. In the same
+// Redis, a script can instead check that the dedupe key (the prefix and the
+// event key) still holds the token before it writes, in one atomic step.
+func FencingToken(ctx context.Context) (token string, ok bool) {
+	token, ok = ctx.Value(fencingTokenKey).(string)
+	return token, ok
 }
 
 // complete marks rkey done for the TTL if the caller still holds it.

@@ -378,3 +378,76 @@ func (refuseSetNXGet) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 func (refuseSetNXGet) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return next
 }
+
+// TestFailedRenewalsCancelBeforeTheClaimLapses is issue 13's item 11 on a
+// real Redis: renewals fail (a hook refuses scripts), and the callback's
+// context must be cancelled while its claim still holds in Redis, not when
+// it lapses. The exact timing, the margin before the claim can lapse, is
+// checked on a fake clock by TestKeepAliveCancelsBeforeTheClaimCanLapse.
+func TestFailedRenewalsCancelBeforeTheClaimLapses(t *testing.T) {
+	c := newClient(t)
+	prefix := testPrefix(t, c)
+	var f failing
+	c.AddHook(&f)
+	const lease, margin = 1500 * time.Millisecond, 600 * time.Millisecond
+	d := redisdedupe.New(c, redisdedupe.WithPrefix(prefix), redisdedupe.WithLease(lease),
+		redisdedupe.WithCancelMargin(margin))
+	ctx := context.Background()
+	var token, held string
+	var left time.Duration
+	ran, err := d.Do(ctx, "4200000001", func(fnCtx context.Context) error {
+		f.armed.Store(true) // Redis refuses the renewals from now on
+		defer f.armed.Store(false)
+		select {
+		case <-fnCtx.Done():
+		case <-time.After(10 * lease):
+			return errors.New("the callback's context was not cancelled")
+		}
+		token, _ = redisdedupe.FencingToken(fnCtx)
+		held = c.Get(ctx, prefix+"4200000001").Val()
+		left = c.PTTL(ctx, prefix+"4200000001").Val()
+		return context.Cause(fnCtx)
+	})
+	if !ran || !errors.Is(err, redisdedupe.ErrLeaseLost) {
+		t.Errorf("Do = (%v, %v), want (true, ErrLeaseLost)", ran, err)
+	}
+	t.Logf("cancelled %v before the claim would lapse in Redis (margin %v)", left, margin)
+	// The margin is slack enough for a loaded machine; without it the
+	// claim had lapsed already.
+	if held != token || left <= 0 {
+		t.Errorf("when the callback was cancelled, the key held %q for %v more; want the claim %q, for about the %v margin",
+			held, left, token, margin)
+	}
+}
+
+func TestFencingToken(t *testing.T) {
+	c := newClient(t)
+	prefix := testPrefix(t, c)
+	d := redisdedupe.New(c, redisdedupe.WithPrefix(prefix))
+	ctx := context.Background()
+	if token, ok := redisdedupe.FencingToken(ctx); ok || token != "" {
+		t.Errorf("FencingToken(context.Background()) = (%q, %v), want (\"\", false)", token, ok)
+	}
+	// The first delivery fails and releases the key; the retry claims it
+	// again.
+	var tokens []string
+	for i, fnErr := range []error{errors.New("points service down"), nil} {
+		ran, err := d.Do(ctx, "4200000001", func(ctx context.Context) error {
+			token, ok := redisdedupe.FencingToken(ctx)
+			if !ok || token == "" {
+				t.Errorf("delivery %d: FencingToken = (%q, %v), want the claim's token", i+1, token, ok)
+			}
+			if held := c.Get(ctx, prefix+"4200000001").Val(); held != token {
+				t.Errorf("delivery %d: FencingToken = %q, but the claim in Redis is %q", i+1, token, held)
+			}
+			tokens = append(tokens, token)
+			return fnErr
+		})
+		if !ran || !errors.Is(err, fnErr) {
+			t.Fatalf("delivery %d: Do = (%v, %v), want (true, %v)", i+1, ran, err, fnErr)
+		}
+	}
+	if tokens[0] == tokens[1] {
+		t.Errorf("two claims of a released key had the same token %q, want different ones", tokens[0])
+	}
+}
