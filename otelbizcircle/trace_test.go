@@ -20,6 +20,7 @@ func TestSpanPerDelivery(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		payment  func(context.Context, *bizcircle.PaymentEvent) error
+		opts     []bizcircle.Option
 		send     func(m *bizcircletest.Message) []*bizcircletest.Message // the last one is checked
 		status   int
 		verified bool
@@ -81,6 +82,18 @@ func TestSpanPerDelivery(t *testing.T) {
 			desc:     bizcircle.ErrCallbackPanic.Error(),
 		},
 		{
+			name:     "a failing deduper is the deduper's error",
+			payment:  ok,
+			opts:     []bizcircle.Option{bizcircle.WithDeduper(failingDeduper{})},
+			send:     func(m *bizcircletest.Message) []*bizcircletest.Message { return []*bizcircletest.Message{m} },
+			status:   500,
+			verified: true,
+			spanName: "WeChatPay MALL_TRANSACTION.SUCCESS",
+			attrs:    map[string]string{"bizcircle.outcome": "failed", "bizcircle.dedupe": "error", "bizcircle.error_kind": "ErrDeduper"},
+			code:     codes.Error,
+			desc:     bizcircle.ErrDeduper.Error(),
+		},
+		{
 			name:    "an ignored event type never reaches the deduper",
 			payment: ok,
 			send: func(*bizcircletest.Message) []*bizcircletest.Message {
@@ -94,7 +107,7 @@ func TestSpanPerDelivery(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tel := newTelemetry(t)
-			h := tel.endpoint(t, bizcircle.CallbackFuncs{Payment: tc.payment})
+			h := tel.endpoint(t, bizcircle.CallbackFuncs{Payment: tc.payment}, tc.opts...)
 			msgs := tc.send(platform.Payment(payment()))
 			for i, m := range msgs {
 				if got := serve(h, m.Request("/notify")); i == len(msgs)-1 && got != tc.status {
@@ -128,6 +141,13 @@ func TestSpanPerDelivery(t *testing.T) {
 			}
 		})
 	}
+}
+
+// failingDeduper fails as a Deduper whose server is down.
+type failingDeduper struct{}
+
+func (failingDeduper) Do(context.Context, string, func(context.Context) error) (bool, error) {
+	return false, errors.New("redis: connection refused")
 }
 
 func TestCallbackSpansNestUnderTheDeliverySpan(t *testing.T) {
