@@ -6,7 +6,7 @@
 //	h, err := bizcircle.New(apiV3Key, verifier, callbacks, otelbizcircle.Instrument())
 //
 // [Instrument] uses the global providers unless given others with
-// [WithTracerProvider] and [WithMeterProvider]. It is a [bizcircle.Hook],
+// [WithTracerProvider] and [WithMeterProvider]. It adds a [bizcircle.Hook],
 // so it sees every delivery: a request through the middleware, a lone
 // Decode or Dispatch, and a stored notification in queue mode.
 //
@@ -15,6 +15,9 @@
 // Each delivery gets one span, covering reading the body, verification,
 // decryption, the Deduper and the callback. The callback's ctx carries it,
 // so the spans the callback starts (database, HTTP) are its children.
+// Code that calls Decode and then Dispatch makes two deliveries, so two
+// spans: start a span around both (a framework's OpenTelemetry middleware
+// does) to have them in one trace.
 //
 //   - Parent: a span already in the ctx (an HTTP server middleware's, such
 //     as otelhttp's), making this span Internal; else the trace context in the
