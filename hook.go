@@ -52,10 +52,14 @@ type hooks []Hook
 
 type deliveryKey struct{}
 
+// inDelivery reports whether ctx is a delivery's, so that callers can skip
+// building a Delivery that start would not use.
+func inDelivery(ctx context.Context) bool { return ctx.Value(deliveryKey{}) != nil }
+
 // start starts a delivery unless ctx is already in one, and returns its
 // ctx and the func that ends it (nil when there is nothing to end).
 func (hs hooks) start(ctx context.Context, d Delivery) (context.Context, func()) {
-	if len(hs) == 0 || ctx.Value(deliveryKey{}) != nil {
+	if len(hs) == 0 || inDelivery(ctx) {
 		return ctx, nil
 	}
 	ctx = context.WithValue(ctx, deliveryKey{}, true)

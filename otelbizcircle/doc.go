@@ -1,0 +1,66 @@
+// Package otelbizcircle instruments bizcircle with OpenTelemetry: a span
+// per notification that the callback's own spans nest under, and the
+// metrics operators expect. It is built on the OpenTelemetry API only; the
+// application chooses the SDK and exporters.
+//
+//	h, err := bizcircle.New(apiV3Key, verifier, callbacks, otelbizcircle.Instrument())
+//
+// [Instrument] uses the global providers unless given others with
+// [WithTracerProvider] and [WithMeterProvider]. It adds a [bizcircle.Hook],
+// so it sees every delivery: a request through the middleware, a lone
+// Decode or Dispatch, and a stored notification in queue mode.
+//
+// # Traces
+//
+// Each delivery gets one span, covering reading the body, verification,
+// decryption, the Deduper and the callback. The callback's ctx carries it,
+// so the spans the callback starts (database, HTTP) are its children.
+// Code that calls Decode and then Dispatch makes two deliveries, so two
+// spans: start a span around both (a framework's OpenTelemetry middleware
+// does) to have them in one trace.
+//
+//   - Parent: a span already in the ctx (an HTTP server middleware's, such
+//     as otelhttp's), making this span Internal; else the trace context in the
+//     request's headers (a traceparent from a gateway, read with the
+//     propagator), making it a Server span.
+//   - Queue mode: the worker's span is a Consumer span with a link to the
+//     span that received the notification; its parent is the worker's span
+//     in ctx, if any.
+//   - Name: "WeChatPay notification", then "WeChatPay " and the event type,
+//     such as "WeChatPay MALL_TRANSACTION.SUCCESS", once it verified.
+//   - Attributes: bizcircle.event_type and bizcircle.notification_id (once
+//     verified), bizcircle.request_id (WeChat Pay's Request-ID),
+//     bizcircle.outcome (the last [bizcircle.Outcome]: "processed",
+//     "rejected"…), bizcircle.dedupe ("new" when the callback ran,
+//     "duplicate", "in_flight" or "error"), bizcircle.error_kind ([ErrorKind]).
+//   - Status: Error for rejected and failed deliveries, with the sentinel's
+//     fixed message, never the error's text.
+//
+// Nothing from the plaintext (OpenIDs, amounts), no key and no error text
+// goes into a span or metric: a callback that wants its error on a span
+// records it on its own span.
+//
+// # Metrics
+//
+// Names and units follow OpenTelemetry's conventions; the Prometheus
+// exporter shows them as bizcircle_notifications_total and
+// bizcircle_…_duration_seconds. Attribute values come from fixed sets, and
+// the event type is used only once WeChat Pay's signature vouches for it, so
+// forged requests cannot grow the number of series.
+//
+//   - bizcircle.notifications ({notification}), a counter of each outcome:
+//     verified or rejected by the decoder, then processed, duplicate,
+//     ignored, failed, rejected or stored by the dispatcher. Attributes:
+//     bizcircle.outcome, bizcircle.event_type (once verified),
+//     bizcircle.error_kind (on failures).
+//   - bizcircle.verify.duration (s): reading, verifying and decrypting.
+//     Attributes: bizcircle.outcome, bizcircle.error_kind.
+//   - bizcircle.callback.duration (s): each callback run. Attributes:
+//     bizcircle.event_type, bizcircle.error_kind.
+//   - bizcircle.dedupe.duration (s): the dispatcher's time outside the
+//     callback, which is the Deduper's round trips (redisdedupe's, pgdedupe's)
+//     and waits for another delivery holding the event, plus parsing the
+//     event (microseconds). Attribute: bizcircle.dedupe.
+//
+// Histograms advise buckets from 100µs to 10s.
+package otelbizcircle
