@@ -155,6 +155,28 @@ func (a *Admin) Failed(ctx context.Context) ([]Job, error) {
 	return failed, nil
 }
 
+// Unsynced returns the payments whose points sync WeChat Pay has not
+// acknowledged yet, oldest first: points syncs not completed (waiting,
+// retrying, discarded or refused), and payment notifications not processed
+// yet, whose callback has not enqueued a sync. Completed syncs are kept only
+// for the completed-job retention, so this lists what is missing, not what
+// was ever sent.
+func (a *Admin) Unsynced(ctx context.Context) ([]Job, error) {
+	jobs, err := a.list(ctx, []string{KindNotification, KindSyncPoints},
+		rivertype.JobStateAvailable, rivertype.JobStateCancelled, rivertype.JobStateDiscarded,
+		rivertype.JobStatePending, rivertype.JobStateRetryable, rivertype.JobStateRunning, rivertype.JobStateScheduled)
+	if err != nil {
+		return nil, err
+	}
+	unsynced := jobs[:0]
+	for _, j := range jobs {
+		if j.Kind == KindSyncPoints || j.EventType == bizcircle.EventPayment {
+			unsynced = append(unsynced, j)
+		}
+	}
+	return unsynced, nil
+}
+
 // ErrNotReplayable is returned by [Admin.Replay] for a job that is running,
 // completed (replaying it would run its callback again) or already
 // waiting to run, and for a job of another kind.

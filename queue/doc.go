@@ -38,8 +38,22 @@
 // default; then the job is discarded, listed by [Admin.Failed], and can be
 // replayed with [Admin.Replay].
 //
+// # Points sync outbox
+//
+// WeChat Pay sends refund notifications only for payments whose points were
+// synced. [Queue.SyncPointsTx] enqueues the sync in the callback's
+// transaction (queue mode's [Tx], or pgdedupe.Tx): the points and their sync
+// commit together, no connection is held across the call to WeChat Pay,
+// and the sync outlives any outage of WeChat Pay's API. With
+// [WithPointsClient], a sync worker sends it with client.SyncPoints: 5xx,
+// 429 and network errors are retried on River's schedule, other 4xx cancel
+// the job with WeChat Pay's code and message recorded. The sync's request is
+// sealed with a key derived from the APIv3 key: River's tables show only the
+// transaction_id.
+//
 // # Operations
 //
 // [Migrate] creates River's tables with River's migrations. [Admin] lists
-// and replays failed jobs with the database alone.
+// failed jobs and unsynced payments, and replays jobs, with the database
+// alone.
 package queue

@@ -3,6 +3,7 @@ package queue_test
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/go-bizcircle/bizcircle"
 	"github.com/go-bizcircle/bizcircle/bizcircletest"
+	"github.com/go-bizcircle/bizcircle/client"
 	"github.com/go-bizcircle/bizcircle/internal/testenv"
 	"github.com/go-bizcircle/bizcircle/queue"
 	"github.com/jackc/pgx/v5"
@@ -129,12 +131,15 @@ func (l ledger) rows(t testing.TB, key string) int {
 type mall struct {
 	ledger ledger
 	runs   sync.Map // event key → *atomic.Int32, callback runs
-	// before runs first in each callback, with the event key and the run
-	// number (1 for the first); its error fails the callback.
+	// before runs in each callback after the ledger row, with the event key
+	// and the run number (1 for the first); its error fails the callback.
 	before func(ctx context.Context, key string, run int32) error
+	// syncs, when set, enqueues a points sync for each payment, in the
+	// callback's transaction.
+	syncs *queue.Queue
 }
 
-func (m *mall) run(ctx context.Context, key, openID string, points int64) error {
+func (m *mall) run(ctx context.Context, key, openID string, points int64, then func() error) error {
 	c, _ := m.runs.LoadOrStore(key, new(atomic.Int32))
 	run := c.(*atomic.Int32).Add(1)
 	if _, ok := bizcircle.NotificationFromContext(ctx); !ok {
@@ -144,17 +149,30 @@ func (m *mall) run(ctx context.Context, key, openID string, points int64) error 
 		return err
 	}
 	if m.before != nil {
-		return m.before(ctx, key, run)
+		if err := m.before(ctx, key, run); err != nil {
+			return err
+		}
+	}
+	if then != nil {
+		return then()
 	}
 	return nil
 }
 
 func (m *mall) OnPayment(ctx context.Context, e *bizcircle.PaymentEvent) error {
-	return m.run(ctx, bizcircle.EventPayment+":"+e.TransactionID, e.OpenID, e.Amount/100)
+	points := e.Amount / 100
+	return m.run(ctx, bizcircle.EventPayment+":"+e.TransactionID, e.OpenID, points, func() error {
+		if m.syncs == nil {
+			return nil
+		}
+		tx, _ := queue.Tx(ctx)
+		_, err := m.syncs.SyncPointsTx(ctx, tx, client.NewSyncPointsRequest(e, points, time.Now()))
+		return err
+	})
 }
 
 func (m *mall) OnRefund(ctx context.Context, e *bizcircle.RefundEvent) error {
-	return m.run(ctx, bizcircle.EventRefund+":"+e.RefundID, e.OpenID, -e.RefundAmount/100)
+	return m.run(ctx, bizcircle.EventRefund+":"+e.RefundID, e.OpenID, -e.RefundAmount/100, nil)
 }
 
 // runs returns how many times the callback of key ran.
@@ -262,6 +280,19 @@ func (e *env) jobs(kind string) []*rivertype.JobRow {
 	return res.Jobs
 }
 
+// jobByKey returns the notification job of event key.
+func (e *env) jobByKey(key string) *rivertype.JobRow {
+	e.t.Helper()
+	for _, j := range e.jobs(queue.KindNotification) {
+		var a queue.NotificationArgs
+		if json.Unmarshal(j.EncodedArgs, &a) == nil && a.Key == key {
+			return j
+		}
+	}
+	e.t.Fatalf("no job for %s", key)
+	return nil
+}
+
 // onlyJob returns the one job of kind, failing unless there is exactly one.
 func (e *env) onlyJob(kind string) *rivertype.JobRow {
 	e.t.Helper()
@@ -311,4 +342,27 @@ func (o *outcomes) count(out bizcircle.Outcome) int {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return o.counts[out]
+}
+
+// newAPI starts a fake WeChat Pay API for the env's platform, closed when
+// the test ends, and returns it with a points client that calls it once per
+// sync (no retries of its own: River retries).
+func (e *env) newAPI() (*bizcircletest.APIServer, *client.Client) {
+	e.t.Helper()
+	api := bizcircletest.NewAPIServer(e.platform, bizcircletest.NewMerchant())
+	e.t.Cleanup(api.Close)
+	c, err := client.New(api.NewClient())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return api, c
+}
+
+// syncCalls returns the points syncs the API received, by status.
+func syncCalls(api *bizcircletest.APIServer) map[int]int {
+	calls := map[int]int{}
+	for _, c := range api.CallsTo(bizcircletest.PathPointsNotify) {
+		calls[c.Status]++
+	}
+	return calls
 }

@@ -31,6 +31,7 @@ type Queue struct {
 	receiver *bizcircle.Dispatcher // keys events for the endpoint
 	worker   *bizcircle.Dispatcher // runs callbacks in workers
 	admin    *Admin
+	seal     *sealer // points syncs' arguments
 	opts     options
 
 	closeOnce sync.Once
@@ -66,7 +67,11 @@ func New(pool *pgxpool.Pool, apiV3Key string, verifier auth.Verifier, cb bizcirc
 	if err != nil {
 		return nil, err
 	}
-	q := &Queue{pool: pool, decoder: decoder, receiver: receiver, worker: worker, opts: o}
+	seal, err := newSealer(append([]string{apiV3Key}, o.apiV3Keys...))
+	if err != nil {
+		return nil, err
+	}
+	q := &Queue{pool: pool, decoder: decoder, receiver: receiver, worker: worker, seal: seal, opts: o}
 	if q.river, err = river.NewClient(riverpgxv5.New(pool), q.riverConfig()); err != nil {
 		return nil, fmt.Errorf("queue: %w", err)
 	}
@@ -97,6 +102,7 @@ func (q *Queue) riverConfig() *river.Config {
 	o := &q.opts
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &notificationWorker{q: q})
+	river.AddWorker(workers, &syncWorker{q: q})
 	queues := map[string]river.QueueConfig{QueueNotifications: {MaxWorkers: o.workers}}
 	if o.points != nil {
 		queues[QueueSync] = river.QueueConfig{MaxWorkers: o.syncWorkers}

@@ -539,8 +539,9 @@ func TestStoreFailure(t *testing.T) {
 	}
 }
 
-// TestNothingReadableAtRest: after payments, refunds and a failed attempt,
-// River's tables hold no OpenID and no amount of the plaintexts.
+// TestNothingReadableAtRest: after payments, refunds, points syncs and
+// failed attempts, River's tables hold no OpenID and no amount of the
+// plaintexts.
 func TestNothingReadableAtRest(t *testing.T) {
 	e := newEnv(t)
 	e.mall.before = func(_ context.Context, _ string, run int32) error {
@@ -549,7 +550,10 @@ func TestNothingReadableAtRest(t *testing.T) {
 		}
 		return nil
 	}
-	q := e.newQueue(nil)
+	api, points := e.newAPI()
+	api.FailNext(1, bizcircletest.FailSystemError)
+	q := e.newQueue(nil, queue.WithPointsClient(points, 2))
+	e.mall.syncs = q // each payment enqueues a sync naming the OpenID
 	e.start(q)
 	var secrets []string
 	for i := range 3 {
@@ -567,6 +571,13 @@ func TestNothingReadableAtRest(t *testing.T) {
 	}
 	for _, j := range e.jobs(queue.KindNotification) {
 		e.waitState(q, j.ID, rivertype.JobStateCompleted)
+	}
+	syncs := e.jobs(queue.KindSyncPoints)
+	for _, j := range syncs {
+		e.waitState(q, j.ID, rivertype.JobStateCompleted)
+	}
+	if len(syncs) != 3 || syncCalls(api)[http.StatusNoContent] != 3 {
+		t.Fatalf("%d sync jobs, %v calls; want 3 synced", len(syncs), syncCalls(api))
 	}
 	// The dump does read the jobs' arguments: their keys are there.
 	assertNoSecrets(t, e, secrets, e.jobs(queue.KindNotification)[0].EncodedArgs)
