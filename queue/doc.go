@@ -16,6 +16,12 @@
 // and WeChat Pay retries. No callback runs on the request's path, so a slow
 // callback no longer fails WeChat Pay's 5-second deadline.
 //
+// Notifications that arrive while a commit is under way are stored together
+// (group commit, [WithGroupCommit]): one transaction and one batched insert
+// (River's InsertMany, which reports per job whether it was a duplicate)
+// for all of them, each request answered only after the commit that holds
+// its job.
+//
 // # Nothing readable at rest
 //
 // A job holds the request as WeChat Pay signed it ([NotificationArgs]): the

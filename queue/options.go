@@ -44,8 +44,10 @@ const (
 	DefaultStopTimeout = 10 * time.Second
 	// DefaultMaxBatch bounds how many notifications one group commit stores.
 	DefaultMaxBatch = 128
-	// DefaultCommitters is how many group commits run at once.
-	DefaultCommitters = 4
+	// DefaultCommitters is how many group commits run at once. Fewer
+	// committers make larger batches, which cost PostgreSQL less per
+	// notification; two keep one slow commit from holding up every request.
+	DefaultCommitters = 2
 )
 
 // minCompletedRetention is the least completed-job retention: WeChat Pay's
@@ -276,7 +278,7 @@ func WithStopTimeout(d time.Duration) Option {
 // request is answered only after the commit holding its job. maxBatch 1
 // stores each notification in its own transaction. Values below 1 are an
 // error from [New]. Default: [DefaultMaxBatch] (128), [DefaultCommitters]
-// (4).
+// (2).
 func WithGroupCommit(maxBatch, committers int) Option {
 	return func(o *options) {
 		if maxBatch < 1 || committers < 1 {

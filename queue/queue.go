@@ -25,14 +25,15 @@ import (
 // A Queue is safe for concurrent use. Its zero value is not usable: create
 // one with [New], and [Queue.Close] it when done.
 type Queue struct {
-	pool     *pgxpool.Pool
-	river    *river.Client[pgx.Tx]
-	decoder  *bizcircle.Decoder
-	receiver *bizcircle.Dispatcher // keys events for the endpoint
-	worker   *bizcircle.Dispatcher // runs callbacks in workers
-	admin    *Admin
-	seal     *sealer // points syncs' arguments
-	opts     options
+	pool      *pgxpool.Pool
+	river     *river.Client[pgx.Tx]
+	decoder   *bizcircle.Decoder
+	receiver  *bizcircle.Dispatcher // keys events for the endpoint
+	worker    *bizcircle.Dispatcher // runs callbacks in workers
+	admin     *Admin
+	committer *committer
+	seal      *sealer // points syncs' arguments
+	opts      options
 
 	closeOnce sync.Once
 	closeErr  error
@@ -45,7 +46,8 @@ type Queue struct {
 // notification with them, and the worker checks each stored job with them
 // again.
 //
-// New starts no goroutine; [Queue.Start] starts the workers. Its errors are
+// New starts the endpoint's group-commit goroutines ([WithGroupCommit]);
+// [Queue.Start] starts the workers; [Queue.Close] stops both. Its errors are
 // those of [bizcircle.New], a nil pool, and invalid options.
 func New(pool *pgxpool.Pool, apiV3Key string, verifier auth.Verifier, cb bizcircle.Callbacks, opts ...Option) (*Queue, error) {
 	if pool == nil {
@@ -76,6 +78,7 @@ func New(pool *pgxpool.Pool, apiV3Key string, verifier auth.Verifier, cb bizcirc
 		return nil, fmt.Errorf("queue: %w", err)
 	}
 	q.admin = &Admin{river: q.river, pool: pool}
+	q.committer = newCommitter(q.river, o.maxBatch, o.committers, o.insertTimeout)
 	return q, nil
 }
 
@@ -141,12 +144,14 @@ func (q *Queue) Start(ctx context.Context) error {
 // jobs to return.
 const closeGrace = 5 * time.Second
 
-// Close stops the workers: it waits up to [WithStopTimeout] for running
-// jobs, then cancels them (their transactions roll back; they run again
-// later, here or in another process). It is safe to call more than once
-// and from several goroutines.
+// Close stops the endpoint (notifications still arriving are answered 500)
+// and the workers: it waits up to [WithStopTimeout] for running jobs, then
+// cancels them (their transactions roll back; they run again later, here or
+// in another process). It is safe to call more than once and from several
+// goroutines.
 func (q *Queue) Close() error {
 	q.closeOnce.Do(func() {
+		q.committer.close()
 		ctx, cancel := context.WithTimeout(context.Background(), q.opts.stopTimeout+closeGrace)
 		defer cancel()
 		if err := q.river.Stop(ctx); err != nil {

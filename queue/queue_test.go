@@ -334,20 +334,6 @@ func TestForgedRows(t *testing.T) {
 	e := newEnv(t)
 	q := e.newQueue(nil)
 	e.start(q)
-	argsOf := func(m *bizcircletest.Message, key string) queue.NotificationArgs {
-		return queue.NotificationArgs{
-			Key:            key,
-			EventType:      m.EventType,
-			NotificationID: m.ID,
-			Signed: queue.SignedRequest{
-				Timestamp: m.Header.Get(bizcircle.HeaderTimestamp),
-				Nonce:     m.Header.Get(bizcircle.HeaderNonce),
-				Signature: m.Header.Get(bizcircle.HeaderSignature),
-				Serial:    m.Header.Get(bizcircle.HeaderSerial),
-				Body:      m.Body,
-			},
-		}
-	}
 	// The attacker knows the APIv3 key and the serial, not WeChat Pay's
 	// private key.
 	attacker := bizcircletest.NewPlatform()
@@ -619,5 +605,64 @@ func assertNoSecrets(t *testing.T, e *env, secrets []string, control []byte) {
 				t.Errorf("table %s holds %q", table, s)
 			}
 		}
+	}
+}
+
+// TestGroupCommit: notifications arriving together, new events and
+// duplicates mixed, are each answered 204 after the commit holding their
+// job: one job per event, each counted once as stored.
+func TestGroupCommit(t *testing.T) {
+	e := newEnv(t)
+	q := e.newQueue(nil, queue.WithGroupCommit(16, 1))
+	payments := make([]bizcircle.PaymentEvent, 40)
+	for i := range payments {
+		payments[i] = bizcircletest.SamplePayment()
+	}
+	var wg sync.WaitGroup
+	statuses := make([]int, 3*len(payments))
+	start := make(chan struct{})
+	for i := range statuses {
+		msg := e.platform.Payment(payments[i%len(payments)]) // each payment three times
+		wg.Go(func() {
+			<-start
+			statuses[i] = deliver(q.Endpoint(), msg)
+		})
+	}
+	close(start)
+	wg.Wait()
+	for i, s := range statuses {
+		if s != http.StatusNoContent {
+			t.Errorf("delivery %d: status %d, want 204", i, s)
+		}
+	}
+	if jobs := e.jobs(queue.KindNotification); len(jobs) != len(payments) {
+		t.Errorf("%d jobs, want %d", len(jobs), len(payments))
+	}
+	if stored, dups := e.outcomes.count(bizcircle.OutcomeStored), e.outcomes.count(bizcircle.OutcomeDuplicate); stored != len(payments) || dups != 2*len(payments) {
+		t.Errorf("%d stored, %d duplicates; want %d, %d", stored, dups, len(payments), 2*len(payments))
+	}
+
+	if err := q.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := deliver(q.Endpoint(), e.platform.Payment(bizcircletest.SamplePayment())); got != http.StatusInternalServerError {
+		t.Errorf("after Close: status %d, want 500", got)
+	}
+}
+
+// argsOf returns the job arguments of m under key, as the endpoint stores
+// them.
+func argsOf(m *bizcircletest.Message, key string) queue.NotificationArgs {
+	return queue.NotificationArgs{
+		Key:            key,
+		EventType:      m.EventType,
+		NotificationID: m.ID,
+		Signed: queue.SignedRequest{
+			Timestamp: m.Header.Get(bizcircle.HeaderTimestamp),
+			Nonce:     m.Header.Get(bizcircle.HeaderNonce),
+			Signature: m.Header.Get(bizcircle.HeaderSignature),
+			Serial:    m.Header.Get(bizcircle.HeaderSerial),
+			Body:      m.Body,
+		},
 	}
 }

@@ -30,7 +30,7 @@ func (q *Queue) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(bizcircle.AnswerBody(err))
 }
 
-// store inserts n's job, bounded by the insert timeout.
+// store inserts n's job by group commit, bounded by the insert timeout.
 func (q *Queue) store(ctx context.Context, n *bizcircle.Notification, key string) (bizcircle.Outcome, error) {
 	args := NotificationArgs{
 		Key:            key,
@@ -41,13 +41,11 @@ func (q *Queue) store(ctx context.Context, n *bizcircle.Notification, key string
 	if q.opts.meta != nil {
 		args.Meta = q.opts.meta(ctx, n)
 	}
-	ctx, cancel := context.WithTimeout(ctx, q.opts.insertTimeout)
-	defer cancel()
-	res, err := q.river.Insert(ctx, args, nil)
+	duplicate, err := q.committer.store(ctx, args)
 	if err != nil {
 		return bizcircle.OutcomeFailed, fmt.Errorf("%w: %w", ErrStore, err)
 	}
-	if res.UniqueSkippedAsDuplicate {
+	if duplicate {
 		return bizcircle.OutcomeDuplicate, nil
 	}
 	return bizcircle.OutcomeStored, nil
