@@ -1,0 +1,253 @@
+package queue
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/go-bizcircle/bizcircle"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivertype"
+)
+
+// Admin is what an operator does with the queue's jobs: list the failed
+// ones and replay them. It needs the database only, never WeChat Pay's keys,
+// and shows no plaintext: jobs hold none. An Admin is safe for concurrent
+// use; its zero value is not usable: get one from [NewAdmin] or
+// [Queue.Admin].
+type Admin struct {
+	river *river.Client[pgx.Tx]
+	pool  *pgxpool.Pool
+}
+
+// NewAdmin returns an Admin on pool's River tables. It uses the options
+// WithSchema and WithLogger and starts no goroutine.
+func NewAdmin(pool *pgxpool.Pool, opts ...Option) (*Admin, error) {
+	if pool == nil {
+		return nil, errors.New("queue: nil pool")
+	}
+	o, err := newOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	rc, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Schema: o.schema, Logger: o.logger})
+	if err != nil {
+		return nil, fmt.Errorf("queue: %w", err)
+	}
+	return &Admin{river: rc, pool: pool}, nil
+}
+
+// A Job is one of the queue's River jobs as an operator sees it: no
+// plaintext, no signature.
+type Job struct {
+	ID   int64
+	Kind string // KindNotification or KindSyncPoints
+	// State is River's: available, scheduled, running, retryable,
+	// completed, discarded or cancelled.
+	State rivertype.JobState
+	// EventType and NotificationID are a notification's; EventType is
+	// "points sync" for a sync.
+	EventType      string
+	NotificationID string
+	// Key is a notification's event key, or a sync's transaction_id.
+	Key string
+	// TransactionID is a payment notification's or a sync's.
+	TransactionID string
+	Attempt       int
+	MaxAttempts   int
+	// LastError is the last attempt's error, "" if none.
+	LastError string
+	CreatedAt time.Time
+	// ScheduledAt is when the job runs (next); FinalizedAt when it
+	// completed, was discarded or cancelled (zero before).
+	ScheduledAt time.Time
+	FinalizedAt time.Time
+}
+
+// EventSync is [Job.EventType] of points syncs.
+const EventSync = "points sync"
+
+func jobFromRow(r *rivertype.JobRow) Job {
+	j := Job{
+		ID:          r.ID,
+		Kind:        r.Kind,
+		State:       r.State,
+		Attempt:     r.Attempt,
+		MaxAttempts: r.MaxAttempts,
+		CreatedAt:   r.CreatedAt,
+		ScheduledAt: r.ScheduledAt,
+	}
+	if r.FinalizedAt != nil {
+		j.FinalizedAt = *r.FinalizedAt
+	}
+	if len(r.Errors) > 0 {
+		j.LastError = r.Errors[len(r.Errors)-1].Error
+	}
+	switch r.Kind {
+	case KindNotification:
+		var a struct {
+			Key            string `json:"key"`
+			EventType      string `json:"event_type"`
+			NotificationID string `json:"notification_id"`
+		}
+		_ = json.Unmarshal(r.EncodedArgs, &a) // a forged row may hold anything
+		j.Key, j.EventType, j.NotificationID = a.Key, a.EventType, a.NotificationID
+		if id, ok := strings.CutPrefix(a.Key, bizcircle.EventPayment+":"); ok {
+			j.TransactionID = id
+		}
+	case KindSyncPoints:
+		var a struct {
+			TransactionID string `json:"transaction_id"`
+		}
+		_ = json.Unmarshal(r.EncodedArgs, &a)
+		j.EventType, j.Key, j.TransactionID = EventSync, a.TransactionID, a.TransactionID
+	}
+	return j
+}
+
+// listPage is how many jobs one JobList call reads.
+const listPage = 500
+
+// list returns every job of the queue's kinds in states, oldest first.
+func (a *Admin) list(ctx context.Context, kinds []string, states ...rivertype.JobState) ([]Job, error) {
+	params := river.NewJobListParams().Kinds(kinds...).States(states...).
+		OrderBy(river.JobListOrderByID, river.SortOrderAsc).First(listPage)
+	var jobs []Job
+	for {
+		res, err := a.river.JobList(ctx, params)
+		if err != nil {
+			return nil, fmt.Errorf("queue: list jobs: %w", err)
+		}
+		for _, r := range res.Jobs {
+			jobs = append(jobs, jobFromRow(r))
+		}
+		if len(res.Jobs) < listPage {
+			return jobs, nil
+		}
+		params = params.After(res.LastCursor)
+	}
+}
+
+// Failed returns the notification and points sync jobs that failed at least
+// once and have not succeeded since: retrying (retryable, or available or
+// running again after a failure), discarded (dead letters) and cancelled,
+// oldest first.
+func (a *Admin) Failed(ctx context.Context) ([]Job, error) {
+	jobs, err := a.list(ctx, []string{KindNotification, KindSyncPoints},
+		rivertype.JobStateAvailable, rivertype.JobStateCancelled, rivertype.JobStateDiscarded,
+		rivertype.JobStateRetryable, rivertype.JobStateRunning, rivertype.JobStateScheduled)
+	if err != nil {
+		return nil, err
+	}
+	failed := jobs[:0]
+	for _, j := range jobs {
+		if j.LastError != "" {
+			failed = append(failed, j)
+		}
+	}
+	return failed, nil
+}
+
+// Unsynced returns the payments whose points sync WeChat Pay has not
+// acknowledged yet, oldest first: points syncs not completed (waiting,
+// retrying, discarded or refused), and payment notifications not processed
+// yet, whose callback has not enqueued a sync. Completed syncs are kept only
+// for the completed-job retention, so this lists what is missing, not what
+// was ever sent.
+func (a *Admin) Unsynced(ctx context.Context) ([]Job, error) {
+	jobs, err := a.list(ctx, []string{KindNotification, KindSyncPoints},
+		rivertype.JobStateAvailable, rivertype.JobStateCancelled, rivertype.JobStateDiscarded,
+		rivertype.JobStatePending, rivertype.JobStateRetryable, rivertype.JobStateRunning, rivertype.JobStateScheduled)
+	if err != nil {
+		return nil, err
+	}
+	unsynced := jobs[:0]
+	for _, j := range jobs {
+		if j.Kind == KindSyncPoints || j.EventType == bizcircle.EventPayment {
+			unsynced = append(unsynced, j)
+		}
+	}
+	return unsynced, nil
+}
+
+// ErrNotReplayable is returned by [Admin.Replay] for a job that is running,
+// completed (replaying it would run its callback again) or already
+// waiting to run, and for a job of another kind.
+var ErrNotReplayable = errors.New("queue: job is not replayable")
+
+// Replay makes a retrying, discarded or cancelled job run again now, with
+// one more attempt if it had none left, and returns it as it now is. A job
+// that is running, completed or already available gives
+// [ErrNotReplayable]; one that does not exist gives an error matching
+// rivertype.ErrNotFound.
+//
+// The state check and the retry are one repeatable-read transaction, so a
+// job that completes meanwhile is not run again: Replay fails instead.
+func (a *Admin) Replay(ctx context.Context, id int64) (Job, error) {
+	tx, err := a.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead})
+	if err != nil {
+		return Job{}, fmt.Errorf("queue: replay %d: %w", id, err)
+	}
+	defer rollback(ctx, tx)
+	row, err := a.river.JobGetTx(ctx, tx, id)
+	if err != nil {
+		return Job{}, fmt.Errorf("queue: replay %d: %w", id, err)
+	}
+	switch {
+	case row.Kind != KindNotification && row.Kind != KindSyncPoints:
+		return Job{}, fmt.Errorf("%w: %d is a %s job", ErrNotReplayable, id, row.Kind)
+	case row.State != rivertype.JobStateRetryable && row.State != rivertype.JobStateDiscarded &&
+		row.State != rivertype.JobStateCancelled && row.State != rivertype.JobStateScheduled:
+		return Job{}, fmt.Errorf("%w: %d is %s", ErrNotReplayable, id, row.State)
+	}
+	row, err = a.river.JobRetryTx(ctx, tx, id)
+	if err == nil {
+		err = tx.Commit(ctx)
+	}
+	if pgErr := (*pgconn.PgError)(nil); errors.As(err, &pgErr) && pgErr.Code == "40001" {
+		return Job{}, fmt.Errorf("%w: %d changed meanwhile", ErrNotReplayable, id)
+	}
+	if err != nil {
+		return Job{}, fmt.Errorf("queue: replay %d: %w", id, err)
+	}
+	return jobFromRow(row), nil
+}
+
+// ReplayDiscarded replays every discarded notification and sync job
+// discarded at or after since, as [Admin.Replay] does, and returns them.
+// It stops at the first error, returning the jobs replayed so far.
+func (a *Admin) ReplayDiscarded(ctx context.Context, since time.Time) ([]Job, error) {
+	jobs, err := a.list(ctx, []string{KindNotification, KindSyncPoints}, rivertype.JobStateDiscarded)
+	if err != nil {
+		return nil, err
+	}
+	var replayed []Job
+	for _, j := range jobs {
+		if j.FinalizedAt.Before(since) {
+			continue
+		}
+		r, err := a.Replay(ctx, j.ID)
+		if errors.Is(err, ErrNotReplayable) {
+			continue // replayed by someone else meanwhile
+		}
+		if err != nil {
+			return replayed, err
+		}
+		replayed = append(replayed, r)
+	}
+	return replayed, nil
+}
+
+// Migrate creates or updates River's tables in pool's database with River's
+// own migrations (rivermigrate), in the schema set by WithSchema, which it
+// creates if needed. It is safe to run again.
+func Migrate(ctx context.Context, pool *pgxpool.Pool, opts ...Option) error {
+	return migrate(ctx, pool, opts)
+}

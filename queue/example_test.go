@@ -1,0 +1,78 @@
+package queue_test
+
+import (
+	"context"
+	"errors"
+	"log"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/go-bizcircle/bizcircle"
+	"github.com/go-bizcircle/bizcircle/queue"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/wechatpay-apiv3/wechatpay-go/core/auth/verifiers"
+	"github.com/wechatpay-apiv3/wechatpay-go/utils"
+)
+
+// Queue mode with a points ledger: the endpoint answers as soon as the
+// notification is stored; the workers award points in the job's
+// transaction, which commits with the job's completion or not at all.
+//
+// It needs PostgreSQL and WeChat Pay's keys, so it is compiled but not run
+// (no Output comment); the package's tests run the same code against a real
+// server.
+func Example() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	pool, err := pgxpool.New(ctx, os.Getenv("DATABASE_URL")) // pool_max_conns above the workers (32)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer pool.Close()
+	if err := queue.Migrate(ctx, pool); err != nil { // River's own migrations
+		log.Fatal(err)
+	}
+
+	award := func(ctx context.Context, openID, eventID string, points int64) error {
+		tx, ok := queue.Tx(ctx) // the job's transaction
+		if !ok {
+			return errors.New("not in a queue worker")
+		}
+		_, err := tx.Exec(ctx,
+			`INSERT INTO points_ledger (openid, event_id, points) VALUES ($1, $2, $3)`,
+			openID, eventID, points)
+		return err // an error rolls the row back; River retries the job
+	}
+
+	pub, err := utils.LoadPublicKeyWithPath("wechatpay_public_key.pem")
+	if err != nil {
+		log.Fatal(err)
+	}
+	verifier := verifiers.NewSHA256WithRSAPubkeyVerifier("PUB_KEY_ID_0114232134912410000000000000", *pub)
+	q, err := queue.New(pool, os.Getenv("WECHATPAY_APIV3_KEY"), verifier, bizcircle.CallbackFuncs{
+		Payment: func(ctx context.Context, e *bizcircle.PaymentEvent) error {
+			return award(ctx, e.OpenID, e.TransactionID, e.Amount/100)
+		},
+		Refund: func(ctx context.Context, e *bizcircle.RefundEvent) error {
+			return award(ctx, e.OpenID, e.RefundID, -e.RefundAmount/100)
+		},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer q.Close()                      // lets running jobs finish, then cancels them
+	if err := q.Start(ctx); err != nil { // the workers; skip in receive-only processes
+		log.Fatal(err)
+	}
+
+	srv := &http.Server{Addr: ":8080", Handler: q.Endpoint()}
+	go func() {
+		<-ctx.Done()
+		srv.Shutdown(context.Background())
+	}()
+	if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
+		log.Fatal(err)
+	}
+}

@@ -1,0 +1,52 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/go-bizcircle/bizcircle"
+)
+
+// ErrStore is wrapped by the endpoint's error when a notification could not
+// be stored (the database is down or slower than [WithInsertTimeout]): it is
+// answered 500 and WeChat Pay retries.
+var ErrStore = errors.New("queue: storing the notification failed")
+
+func (q *Queue) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	n, _ := bizcircle.NotificationFromContext(r.Context())
+	_, err := q.receiver.DispatchWith(r.Context(), n, func(ctx context.Context, key string, _ func(context.Context) error) (bizcircle.Outcome, error) {
+		return q.store(ctx, n, key)
+	})
+	if err == nil {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(bizcircle.StatusCode(err))
+	_, _ = w.Write(bizcircle.AnswerBody(err))
+}
+
+// store inserts n's job by group commit, bounded by the insert timeout.
+func (q *Queue) store(ctx context.Context, n *bizcircle.Notification, key string) (bizcircle.Outcome, error) {
+	args := NotificationArgs{
+		Key:            key,
+		EventType:      n.EventType,
+		NotificationID: n.ID,
+		Signed:         signedRequest(n.Signed),
+	}
+	if q.opts.meta != nil {
+		args.Meta = q.opts.meta(ctx, n)
+	}
+	duplicate, err := q.committer.store(ctx, args)
+	if err != nil {
+		return bizcircle.OutcomeFailed, fmt.Errorf("%w: %w", ErrStore, err)
+	}
+	if duplicate {
+		return bizcircle.OutcomeDuplicate, nil
+	}
+	return bizcircle.OutcomeStored, nil
+}
