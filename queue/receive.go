@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 
 	"github.com/go-bizcircle/bizcircle"
@@ -38,8 +39,16 @@ func (q *Queue) store(ctx context.Context, n *bizcircle.Notification, key string
 		NotificationID: n.ID,
 		Signed:         signedRequest(n.Signed),
 	}
+	// The hooks' carried values (a trace context, for the worker's span to
+	// link to this one), then WithMeta's, which win on a clash.
+	args.Meta = q.receiver.Carry(ctx)
 	if q.opts.meta != nil {
-		args.Meta = q.opts.meta(ctx, n)
+		if m := q.opts.meta(ctx, n); len(m) > 0 {
+			if args.Meta == nil {
+				args.Meta = make(map[string]string, len(m))
+			}
+			maps.Copy(args.Meta, m)
+		}
 	}
 	duplicate, err := q.committer.store(ctx, args)
 	if err != nil {

@@ -115,7 +115,7 @@ func (q *Queue) work(ctx context.Context, job *river.Job[NotificationArgs]) erro
 	}()
 	cctx := context.WithValue(bizcircle.NewContext(ctx, n), txKey{}, pgx.Tx(callbackTx{tx}))
 	cctx = context.WithValue(cctx, jobKey{}, JobInfo{ID: job.ID, Attempt: job.Attempt, MaxAttempts: job.MaxAttempts, Meta: a.Meta})
-	if _, err := q.worker.Dispatch(cctx, n); err != nil {
+	if _, err := q.worker.DispatchStored(cctx, n, a.Meta); err != nil {
 		return err
 	}
 	// The callback's work is done: finish it even if the job's context
