@@ -17,4 +17,5 @@ require (
 	github.com/go-pay/util v0.0.4 // indirect
 	github.com/go-pay/xlog v0.0.3 // indirect
 	github.com/go-pay/xtime v0.0.2 // indirect
+	golang.org/x/time v0.16.0 // indirect
 )
