@@ -313,6 +313,9 @@ func (s *scanner) plain() ([]byte, bool) {
 	}
 	start, ascii := s.i+1, true
 	for j := start; j < len(s.b); j++ {
+		if plainASCII[s.b[j]] {
+			continue
+		}
 		switch c := s.b[j]; {
 		case c == '"':
 			v := s.b[start:j]
@@ -323,12 +326,21 @@ func (s *scanner) plain() ([]byte, bool) {
 			return v, true
 		case c == '\\' || c < 0x20:
 			return nil, false
-		case c >= utf8.RuneSelf:
+		default: // c >= utf8.RuneSelf
 			ascii = false
 		}
 	}
 	return nil, false
 }
+
+// plainASCII marks the bytes a string holds as they are: ASCII, except the
+// control characters, '"' and '\\'.
+var plainASCII = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
 
 func (s *scanner) str(dst *string) bool {
 	v, ok := s.plain()
