@@ -5,7 +5,6 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -180,7 +179,7 @@ func (d *Decoder) decode(ctx context.Context, header http.Header, body []byte, c
 		return nil, err
 	}
 	var env envelope
-	if err := json.Unmarshal(body, &env); err != nil {
+	if err := unmarshalEnvelope(body, &env); err != nil {
 		return nil, fmt.Errorf("%w: not JSON", ErrEnvelope)
 	}
 	r := env.Resource

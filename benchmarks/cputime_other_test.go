@@ -1,0 +1,5 @@
+//go:build !unix
+
+package benchmarks_test
+
+func cpuNanos() int64 { return -1 }
