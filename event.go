@@ -213,6 +213,9 @@ func decoderFor[T any]() func(plaintext []byte) (*T, error) {
 // unmarshalEvent wraps json's error without its text, which may quote the
 // plaintext.
 func unmarshalEvent(plaintext []byte, v any) error {
+	if decodeEventFast(plaintext, v) {
+		return nil
+	}
 	if err := json.Unmarshal(plaintext, v); err != nil {
 		return fmt.Errorf("%w: not the event's JSON", ErrPlaintext)
 	}
