@@ -130,9 +130,10 @@ func (q *Queue) riverConfig() *river.Config {
 }
 
 // Start starts the workers: notification jobs, and points syncs when
-// [WithPointsClient] is set. They run until [Queue.Close], or until ctx is
-// cancelled, which cancels running jobs at once (they roll back and run
-// again later).
+// [WithPointsClient] is set. They run until [Queue.Close] or until ctx is
+// cancelled (a SIGTERM context, say); either way running jobs get up to
+// [WithStopTimeout] to finish, then their contexts are cancelled: their
+// transactions roll back and they run again later, here or elsewhere.
 func (q *Queue) Start(ctx context.Context) error {
 	if err := q.river.Start(ctx); err != nil {
 		return fmt.Errorf("queue: start: %w", err)
