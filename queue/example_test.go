@@ -3,13 +3,16 @@ package queue_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log"
 	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/go-bizcircle/bizcircle"
+	"github.com/go-bizcircle/bizcircle/bizcircletest"
 	"github.com/go-bizcircle/bizcircle/queue"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/wechatpay-apiv3/wechatpay-go/core/auth/verifiers"
@@ -75,4 +78,21 @@ func Example() {
 	if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
 		log.Fatal(err)
 	}
+}
+
+// Completed jobs are what refuse WeChat Pay's later duplicates, so River
+// must keep them past WeChat Pay's 24h4m of retries: a shorter retention is
+// refused.
+func ExampleWithCompletedRetention() {
+	pool, err := pgxpool.New(context.Background(), "postgres://localhost/mall") // connects lazily
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer pool.Close()
+	wechat := bizcircletest.NewPlatform()
+	_, err = queue.New(pool, wechat.APIv3Key, wechat.Verifier(), bizcircle.CallbackFuncs{},
+		queue.WithCompletedRetention(24*time.Hour))
+	fmt.Println(err)
+	// Output:
+	// queue: WithCompletedRetention: 24h0m0s is under 25h0m0s: WeChat Pay's retries would run callbacks again
 }

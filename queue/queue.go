@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"sync"
 	"time"
@@ -130,10 +131,19 @@ func (q *Queue) riverConfig() *river.Config {
 }
 
 // Start starts the workers: notification jobs, and points syncs when
-// [WithPointsClient] is set. They run until [Queue.Close], or until ctx is
-// cancelled, which cancels running jobs at once (they roll back and run
-// again later).
+// [WithPointsClient] is set. They run until [Queue.Close] or until ctx is
+// cancelled (a SIGTERM context, say); either way running jobs get up to
+// [WithStopTimeout] to finish, then their contexts are cancelled: their
+// transactions roll back and they run again later, here or elsewhere.
 func (q *Queue) Start(ctx context.Context) error {
+	need := int32(q.opts.workers + 4)
+	if q.opts.points != nil {
+		need += int32(q.opts.syncWorkers)
+	}
+	if conns := q.pool.Config().MaxConns; conns < need {
+		q.opts.logger.WarnContext(ctx, "queue: the pool has fewer connections than the workers need: jobs will wait for connections; raise pool_max_conns or lower WithWorkers",
+			slog.Int("pool_max_conns", int(conns)), slog.Int("want_at_least", int(need)))
+	}
 	if err := q.river.Start(ctx); err != nil {
 		return fmt.Errorf("queue: start: %w", err)
 	}

@@ -17,7 +17,7 @@ import (
 	mallapi "github.com/go-bizcircle/bizcircle/client"
 )
 
-const demoUsage = `Usage: bizcircle demo
+const demoUsage = `Usage: bizcircle demo [--queue]
 
 Runs the whole flow locally, with no setup: a test WeChat Pay platform
 (bizcircletest) sends notifications through real HTTP on 127.0.0.1 to
@@ -46,8 +46,12 @@ type demoWant struct {
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("demo")
-	if ok, code := parseFlags(fs, demoUsage, args, stdout, stderr); !ok {
+	queueMode := fs.Bool("queue", false, "run queue mode on PostgreSQL ($DATABASE_URL) instead")
+	if ok, code := parseFlags(fs, demoUsage+demoQueueUsage, args, stdout, stderr); !ok {
 		return code
+	}
+	if *queueMode {
+		return runDemoQueue(ctx, stdout, stderr)
 	}
 
 	// One fake clock for the platform, the kit and the retries, so WeChat

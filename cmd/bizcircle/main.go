@@ -46,6 +46,7 @@ var commands = []command{
 	{"keygen", "write a test platform key pair and APIv3 key for serve, send and fakeapi", runKeygen},
 	{"send", "sign, encrypt and POST notifications of any event type to a URL, as WeChat Pay does", runSend},
 	{"serve", "run a reference receiver that prints each event", runServe},
+	{"queue", "queue mode on PostgreSQL: migrate, work, failed, replay, reconcile", runQueue},
 }
 
 func main() {

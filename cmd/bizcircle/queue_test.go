@@ -1,0 +1,198 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/go-bizcircle/bizcircle/internal/testenv"
+	"github.com/jackc/pgx/v5"
+)
+
+// queueDB points DATABASE_URL at the test server and returns a fresh schema
+// name, dropped when the test ends.
+func queueDB(t *testing.T) string {
+	t.Helper()
+	url := testenv.Server(t, "BIZCIRCLE_PG_URL", "queue commands need PostgreSQL")
+	t.Setenv("DATABASE_URL", url)
+	schema := "bizcircle_cli_" + strings.ToLower(rand.Text()[:10])
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, url)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
+			t.Error(err)
+		}
+	})
+	return schema
+}
+
+func TestQueueBadCommandLines(t *testing.T) {
+	t.Setenv("DATABASE_URL", "")
+	tests := []struct {
+		args     []string
+		code     int
+		inStderr string
+	}{
+		{[]string{"queue"}, exitUsage, "Usage: bizcircle queue"},
+		{[]string{"queue", "nope"}, exitUsage, `unknown command "nope"`},
+		{[]string{"queue", "replay"}, exitUsage, "give job IDs or --discarded-since"},
+		{[]string{"queue", "replay", "--discarded-since", "24h", "5"}, exitUsage, "not both"},
+		{[]string{"queue", "replay", "x"}, exitUsage, `"x" is not a job ID`},
+		{[]string{"queue", "replay", "--discarded-since", "yesterday"}, exitUsage, "neither an RFC 3339 time nor a duration"},
+		{[]string{"queue", "failed", "extra"}, exitUsage, `unexpected argument "extra"`},
+		{[]string{"queue", "failed"}, exitFailure, "set --database-url or DATABASE_URL"},
+		{[]string{"queue", "migrate", "--database-url", "::not a url::"}, exitFailure, "not a PostgreSQL URL"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			r := runInProcess(t, tt.args...)
+			if r.code != tt.code || !strings.Contains(r.stderr, tt.inStderr) {
+				t.Errorf("got %v\nwant exit %d and %q on stderr", r, tt.code, tt.inStderr)
+			}
+		})
+	}
+}
+
+// TestDemoQueue runs the queue-mode demo against the test server: CI runs
+// the whole loop.
+func TestDemoQueue(t *testing.T) {
+	queueDB(t)
+	r := runInProcess(t, "demo", "--queue")
+	if r.code != exitOK {
+		t.Fatalf("demo --queue: %v", r)
+	}
+	mustContain(t, "demo --queue", r.stdout,
+		"1. payment, 2.00 yuan", "→ 204 No Content | stored", "points sync enqueued in the same transaction",
+		"→ 500 (River retries the sync)", "→ 204",
+		"2. the same payment again (duplicate)", "| duplicate",
+		"3. refund of it", "took back 2 points",
+		"4. payment changed after signing", "→ 401",
+		"5. payment, 5.00 yuan, callback fails once", "job attempt 1: could not award", "job attempt 2: awarded 5 points",
+		"✓ ledger: 3 rows, balance 5", "✓ fake WeChat Pay API: 2 syncs acknowledged", "✓ queue reconcile: 0", "0 hold the OpenID")
+}
+
+// TestQueueWorkFailedReplay drives the operator's loop with the binary: a
+// worker whose callback fails discards a payment; 'failed' and 'reconcile'
+// list it; 'replay' runs it once; SIGTERM stops the worker cleanly.
+func TestQueueWorkFailedReplay(t *testing.T) {
+	schema := queueDB(t)
+	dir := filepath.Join(t.TempDir(), "keys")
+	if r := runBinary(t, "keygen", "--dir", dir); r.code != exitOK {
+		t.Fatalf("keygen: %v", r)
+	}
+	if r := runBinary(t, "queue", "migrate", "--schema", schema); r.code != exitOK || !strings.Contains(r.stdout, "up to date in schema "+schema) {
+		t.Fatalf("migrate: %v", r)
+	}
+	w := startQueueWork(t, "--schema", schema, "--dir", dir, "--fail", "2", "--max-attempts", "2")
+	id := fmt.Sprintf("42%026d", time.Now().UnixNano())
+	if r := runBinary(t, "send", "--dir", dir, "--url", w.url, "--transaction-id", id); r.code != exitOK {
+		t.Fatalf("send: %v", r)
+	}
+	w.waitFor(t, "→ 204 stored")
+	w.waitFor(t, "failing on purpose")
+	w.waitFor(t, "failing on purpose")
+
+	var failed result
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		failed = runBinary(t, "queue", "failed", "--schema", schema)
+		if strings.Contains(failed.stdout, "discarded") || time.Now().After(deadline) {
+			break
+		}
+	}
+	if failed.code != exitOK {
+		t.Fatalf("failed: %v", failed)
+	}
+	mustContain(t, "queue failed", failed.stdout, "ID", "EVENT", "MALL_TRANSACTION.SUCCESS", id, "discarded", "2/2", "failing on purpose", "1 failed jobs")
+	if strings.Contains(failed.stdout, "oUpF8uMu") {
+		t.Errorf("queue failed shows an OpenID:\n%s", failed.stdout)
+	}
+	if r := runBinary(t, "queue", "reconcile", "--schema", schema); r.code != exitOK || !strings.Contains(r.stdout, id) {
+		t.Errorf("reconcile does not list the unprocessed payment: %v", r)
+	}
+
+	jobID := strings.Fields(strings.Split(failed.stdout, "\n")[1])[0]
+	if r := runBinary(t, "queue", "replay", "--schema", schema, jobID); r.code != exitOK || !strings.Contains(r.stdout, "1 jobs replayed") {
+		t.Fatalf("replay: %v", r)
+	}
+	w.waitFor(t, "✓ processed MALL_TRANSACTION.SUCCESS")
+	if r := runBinary(t, "queue", "replay", "--schema", schema, jobID); r.code != exitFailure || !strings.Contains(r.stderr, "not replayable") {
+		t.Errorf("replay of a completed job: %v", r)
+	}
+	if r := runBinary(t, "queue", "failed", "--schema", schema); !strings.Contains(r.stdout, "no failed jobs") {
+		t.Errorf("failed after the replay: %v", r)
+	}
+	if code := w.terminate(t); code != exitOK {
+		t.Errorf("queue work exited %d after SIGTERM, want 0", code)
+	}
+}
+
+// startQueueWork runs 'bizcircle queue work' receiving on a free loopback
+// port and waits until it listens.
+func startQueueWork(t *testing.T, args ...string) *served {
+	t.Helper()
+	cmd := exec.Command(binary, append([]string{"queue", "work", "--addr", "127.0.0.1:0"}, args...)...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s := &served{cmd: cmd, lines: make(chan string, 1000)}
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			s.lines <- sc.Text()
+		}
+		close(s.lines)
+	}()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+		if t.Failed() {
+			t.Logf("queue work's stderr:\n%s", stderr.String())
+		}
+	})
+	line := s.waitFor(t, "receiving on ")
+	s.url = strings.TrimSuffix(strings.Fields(line[strings.Index(line, "receiving on ")+len("receiving on "):])[0], ";")
+	return s
+}
+
+// terminate sends SIGTERM, as a process manager does, and returns the exit
+// code once the worker says it stopped.
+func (s *served) terminate(t *testing.T) int {
+	t.Helper()
+	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	s.waitFor(t, "bizcircle queue work: stopped")
+	for range s.lines {
+	}
+	err := s.cmd.Wait()
+	if ee := (*exec.ExitError)(nil); errors.As(err, &ee) {
+		return ee.ExitCode()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return 0
+}
