@@ -3,98 +3,364 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/go-bizcircle/bizcircle"
 	"github.com/go-bizcircle/bizcircle/bizcircletest"
-	"github.com/go-bizcircle/bizcircle/internal/testenv"
 	"github.com/go-bizcircle/bizcircle/queue"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 )
 
-// TestServesUIBesideEndpoint: the endpoint stores a signed payment; the UI
-// refuses strangers, serves its page to the operator, and lists the job
-// through its API without the OpenID.
-func TestServesUIBesideEndpoint(t *testing.T) {
-	url := testenv.Server(t, "BIZCIRCLE_PG_URL", "the River UI example needs PostgreSQL")
-	ctx := t.Context()
-	pool, err := pgxpool.New(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	schema := "riverui_example_" + strings.ToLower(rand.Text()[:10])
-	t.Cleanup(func() {
-		pool.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
-	})
-	quiet := slog.New(slog.DiscardHandler)
-	if err := queue.Migrate(ctx, pool, queue.WithSchema(schema), queue.WithLogger(quiet)); err != nil {
-		t.Fatal(err)
-	}
-	wechat := bizcircletest.NewPlatform()
-	cb := bizcircle.CallbackFuncs{Payment: func(context.Context, *bizcircle.PaymentEvent) error { return nil }}
-	h, q, err := newServer(ctx, pool, wechat.APIv3Key, wechat.Verifier(), cb, "s3cret", queue.WithSchema(schema), queue.WithLogger(quiet))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer q.Close()
-	srv := httptest.NewServer(h)
-	defer srv.Close()
+var quiet = slog.New(slog.DiscardHandler)
 
-	payment := bizcircletest.SamplePayment()
-	payment.OpenID = "oRIVERUI" + strings.ToLower(rand.Text()[:16])
-	req, err := wechat.Payment(payment).NewRequest(ctx, srv.URL+"/wechat/bizcircle")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if status, _ := do(t, req); status != http.StatusNoContent {
-		t.Fatalf("notification: status %d, want 204", status)
-	}
-
-	get := func(path, user, password string) (int, string) {
-		t.Helper()
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+path, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if user != "" {
-			req.SetBasicAuth(user, password)
-		}
-		return do(t, req)
-	}
-	if status, _ := get("/riverui/", "", ""); status != http.StatusUnauthorized {
-		t.Errorf("UI without credentials: status %d, want 401", status)
-	}
-	if status, _ := get("/riverui/", operator, "wrong"); status != http.StatusUnauthorized {
-		t.Errorf("UI with a wrong password: status %d, want 401", status)
-	}
-	if status, body := get("/riverui/", operator, "s3cret"); status != http.StatusOK || !strings.Contains(body, "<html") {
-		t.Errorf("UI page: status %d, body %.200q; want 200 and HTML", status, body)
-	}
-	status, body := get("/riverui/api/jobs?state=available", operator, "s3cret")
-	if status != http.StatusOK || !strings.Contains(body, queue.KindNotification) {
-		t.Errorf("UI jobs API: status %d, body %.300q; want 200 listing a %s job", status, body, queue.KindNotification)
-	}
-	if strings.Contains(body, payment.OpenID) {
-		t.Errorf("the UI's job list shows the OpenID")
+func TestOperatorAuth(t *testing.T) {
+	for _, c := range []struct {
+		name          string
+		credentials   string
+		insecureLocal bool
+		addr          string
+		wantErr       string // "" for a start
+		wantOpen      bool   // no auth
+	}{
+		{name: "credentials protect the UI on any address", credentials: "ops:s3cret", addr: ":8080"},
+		{name: "no credentials refuse to start", addr: "127.0.0.1:8080", wantErr: authEnv + " is unset"},
+		{name: "insecure-local serves without auth on 127.0.0.1", insecureLocal: true, addr: "127.0.0.1:8080", wantOpen: true},
+		{name: "insecure-local serves without auth on ::1", insecureLocal: true, addr: "[::1]:8080", wantOpen: true},
+		{name: "insecure-local refuses all interfaces", insecureLocal: true, addr: ":8080", wantErr: "loopback"},
+		{name: "insecure-local refuses a public address", insecureLocal: true, addr: "0.0.0.0:8080", wantErr: "loopback"},
+		{name: "insecure-local refuses a host name", insecureLocal: true, addr: "localhost:8080", wantErr: "loopback"},
+		{name: "insecure-local keeps credentials when given", credentials: "ops:s3cret", insecureLocal: true, addr: "127.0.0.1:8080"},
+		{name: "credentials without a colon are refused", credentials: "s3cret", addr: ":8080", wantErr: "user:password"},
+		{name: "an empty password is refused", credentials: "ops:", addr: ":8080", wantErr: "user:password"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			protect, err := operatorAuth(c.credentials, c.insecureLocal, c.addr)
+			if c.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+					t.Fatalf("err = %v, want one with %q", err, c.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec := httptest.NewRecorder()
+			protect(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})).
+				ServeHTTP(rec, httptest.NewRequest("GET", "/riverui/", nil))
+			if open := rec.Code == http.StatusOK; open != c.wantOpen {
+				t.Errorf("request without credentials: status %d, want open=%v", rec.Code, c.wantOpen)
+			}
+		})
 	}
 }
 
-func do(t *testing.T, req *http.Request) (int, string) {
+func TestBasicAuth(t *testing.T) {
+	h := basicAuth("ops", "s3cret")(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	for _, c := range []struct {
+		name           string
+		user, password string
+		send           bool
+		want           int
+	}{
+		{name: "no credentials get a challenge", want: http.StatusUnauthorized},
+		{name: "a wrong password is refused", send: true, user: "ops", password: "guess", want: http.StatusUnauthorized},
+		{name: "a wrong user is refused", send: true, user: "admin", password: "s3cret", want: http.StatusUnauthorized},
+		{name: "a longer password is refused", send: true, user: "ops", password: "s3cret!", want: http.StatusUnauthorized},
+		{name: "the right pair passes", send: true, user: "ops", password: "s3cret", want: http.StatusOK},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			req := httptest.NewRequest("GET", "/riverui/", nil)
+			if c.send {
+				req.SetBasicAuth(c.user, c.password)
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code != c.want {
+				t.Errorf("status %d, want %d", rec.Code, c.want)
+			}
+			if c.want == http.StatusUnauthorized && !strings.HasPrefix(rec.Header().Get("WWW-Authenticate"), "Basic ") {
+				t.Errorf("WWW-Authenticate = %q, want a Basic challenge", rec.Header().Get("WWW-Authenticate"))
+			}
+		})
+	}
+}
+
+// TestUIServesBesideEndpoint posts a signed notification to the endpoint,
+// which needs no auth, and finds it through the UI, which does.
+func TestUIServesBesideEndpoint(t *testing.T) {
+	e := newEnv(t)
+	p := bizcircletest.SamplePayment()
+	if got := e.notify(e.wechat.Payment(p)); got != http.StatusNoContent {
+		t.Fatalf("notification: status %d, want 204", got)
+	}
+
+	res, _ := e.do("GET", "/riverui/", nil, nil)
+	if res.StatusCode != http.StatusUnauthorized {
+		t.Errorf("UI without credentials: status %d, want 401", res.StatusCode)
+	}
+	res, body := e.do("GET", "/riverui/", http.Header{"Accept": {"text/html"}}, nil, e.auth)
+	if res.StatusCode != http.StatusOK || !strings.HasPrefix(res.Header.Get("Content-Type"), "text/html") ||
+		!strings.Contains(body, "<title>River</title>") || !strings.Contains(body, uiPrefix+"/assets/") {
+		t.Errorf("UI: status %d, %s, want 200 and River's page with prefixed assets:\n%s", res.StatusCode, res.Header.Get("Content-Type"), body)
+	}
+
+	job := e.onlyJob(rivertype.JobStateAvailable)
+	if job.Kind != queue.KindNotification || !strings.Contains(job.Args, bizcircle.EventPayment+":"+p.TransactionID) {
+		t.Errorf("listed job %+v, want the payment's notification job", job)
+	}
+	if strings.Contains(job.Args, p.OpenID) {
+		t.Errorf("the UI shows the payer's OpenID: %s", job.Args)
+	}
+
+	res, _ = e.do("POST", "/riverui/api/jobs/cancel",
+		http.Header{"Content-Type": {"application/json"}, "Sec-Fetch-Site": {"cross-site"}},
+		strings.NewReader(`{"ids":["`+strconv.FormatInt(job.ID, 10)+`"]}`), e.auth)
+	if res.StatusCode != http.StatusForbidden {
+		t.Errorf("cross-site cancel: status %d, want 403", res.StatusCode)
+	}
+	if job := e.onlyJob(rivertype.JobStateAvailable); job.State != string(rivertype.JobStateAvailable) {
+		t.Errorf("job is %s after a refused cancel", job.State)
+	}
+}
+
+// TestUIRetryNeverRerunsCompleted retries through the UI: a discarded job
+// runs again, a completed one is refused, so no callback runs twice.
+func TestUIRetryNeverRerunsCompleted(t *testing.T) {
+	var broken atomic.Bool
+	broken.Store(true)
+	var runs atomic.Int32
+	e := newEnv(t, queue.WithMaxAttempts(1))
+	e.cb.Payment = func(ctx context.Context, p *bizcircle.PaymentEvent) error {
+		runs.Add(1)
+		if broken.Load() {
+			return errors.New("ledger offline")
+		}
+		return nil
+	}
+	events, cancel := e.q.River().Subscribe(river.EventKindJobCompleted, river.EventKindJobFailed)
+	defer cancel()
+	if err := e.q.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.notify(e.wechat.Payment(bizcircletest.SamplePayment())); got != http.StatusNoContent {
+		t.Fatalf("notification: status %d, want 204", got)
+	}
+	id := wait(t, events, rivertype.JobStateDiscarded).ID
+
+	retry := func() (int, string) {
+		t.Helper()
+		res, body := e.do("POST", "/riverui/api/jobs/retry", http.Header{"Content-Type": {"application/json"}},
+			strings.NewReader(`{"ids":["`+strconv.FormatInt(id, 10)+`"]}`), e.auth)
+		return res.StatusCode, body
+	}
+	broken.Store(false)
+	if status, body := retry(); status != http.StatusOK {
+		t.Fatalf("retry of the discarded job: status %d, want 200: %s", status, body)
+	}
+	wait(t, events, rivertype.JobStateCompleted)
+	if status, body := retry(); status != http.StatusConflict || !strings.Contains(body, "completed") {
+		t.Errorf("retry of the completed job: status %d, want 409 saying why: %s", status, body)
+	}
+	if row, err := e.q.River().JobGet(t.Context(), id); err != nil || row.State != rivertype.JobStateCompleted {
+		t.Errorf("job after the refused retry: %v, %v; want completed", row, err)
+	}
+	if n := runs.Load(); n != 2 {
+		t.Errorf("%d callback runs, want 2 (failed, then replayed)", n)
+	}
+}
+
+func TestRetryRequests(t *testing.T) {
+	h := retryByReplay(nil, quiet) // bad requests never reach the Admin
+	for _, c := range []struct{ name, body string }{
+		{"no body", ""},
+		{"no IDs", `{"ids":[]}`},
+		{"an ID that is no number", `{"ids":["x"]}`},
+		{"not JSON", `ids=1`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest("POST", "/riverui/api/jobs/retry", strings.NewReader(c.body)))
+			if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), `"message"`) {
+				t.Errorf("status %d, body %s; want 400 with a message", rec.Code, rec.Body)
+			}
+		})
+	}
+}
+
+// env is the program on a fresh River schema, served by httptest.
+type env struct {
+	t      *testing.T
+	wechat *bizcircletest.Platform
+	cb     *bizcircle.CallbackFuncs
+	q      *queue.Queue
+	srv    *httptest.Server
+	auth   func(*http.Request)
+}
+
+func newEnv(t *testing.T, opts ...queue.Option) *env {
 	t.Helper()
-	client := &http.Client{Timeout: 10 * time.Second}
-	resp, err := client.Do(req)
+	pool := newPool(t)
+	e := &env{t: t, wechat: bizcircletest.NewPlatform(), cb: &bizcircle.CallbackFuncs{}}
+	// The callbacks read e.cb when they run, so a test can set them later.
+	cb := bizcircle.CallbackFuncs{Payment: func(ctx context.Context, p *bizcircle.PaymentEvent) error {
+		if e.cb.Payment == nil {
+			return nil
+		}
+		return e.cb.Payment(ctx, p)
+	}}
+	opts = append([]queue.Option{
+		queue.WithSchema(newSchema(t, pool)),
+		queue.WithLogger(quiet),
+		queue.WithRiverConfig(func(c *river.Config) { c.TestOnly, c.FetchPollInterval = true, 20*time.Millisecond }),
+	}, opts...)
+	q, err := queue.New(pool, e.wechat.APIv3Key, e.wechat.Verifier(), cb, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	t.Cleanup(func() {
+		if err := q.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	e.q = q
+	r, err := newRouter(t.Context(), q, basicAuth("ops", "s3cret"), quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.srv = httptest.NewServer(r)
+	t.Cleanup(e.srv.Close)
+	e.auth = func(r *http.Request) { r.SetBasicAuth("ops", "s3cret") }
+	return e
+}
+
+// notify posts m to the endpoint, as WeChat Pay does: no credentials.
+func (e *env) notify(m *bizcircletest.Message) int {
+	e.t.Helper()
+	req, err := m.NewRequest(e.t.Context(), e.srv.URL+"/wechat/bizcircle")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	res, err := e.srv.Client().Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	res.Body.Close()
+	return res.StatusCode
+}
+
+// do sends a request to the server and returns the response and its body.
+func (e *env) do(method, path string, h http.Header, body io.Reader, edit ...func(*http.Request)) (*http.Response, string) {
+	e.t.Helper()
+	req, err := http.NewRequestWithContext(e.t.Context(), method, e.srv.URL+path, body)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for k, v := range h {
+		req.Header[k] = v
+	}
+	for _, fn := range edit {
+		fn(req)
+	}
+	res, err := e.srv.Client().Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return res, string(b)
+}
+
+// uiJob is a job as the UI's API lists it.
+type uiJob struct {
+	ID    int64  `json:"id"`
+	Args  string `json:"args"`
+	Kind  string `json:"kind"`
+	State string `json:"state"`
+}
+
+// onlyJob lists the jobs in state through the UI's API, failing unless
+// there is exactly one.
+func (e *env) onlyJob(state rivertype.JobState) uiJob {
+	e.t.Helper()
+	res, body := e.do("GET", "/riverui/api/jobs?state="+string(state), nil, nil, e.auth)
+	var list struct{ Data []uiJob }
+	if err := json.Unmarshal([]byte(body), &list); err != nil || res.StatusCode != http.StatusOK {
+		e.t.Fatalf("job list: status %d, %v: %s", res.StatusCode, err, body)
+	}
+	if len(list.Data) != 1 {
+		e.t.Fatalf("%d %s jobs in the UI, want 1: %s", len(list.Data), state, body)
+	}
+	return list.Data[0]
+}
+
+// wait returns the job of the next event, failing unless it is in state.
+func wait(t *testing.T, events <-chan *river.Event, state rivertype.JobState) *rivertype.JobRow {
+	t.Helper()
+	select {
+	case ev := <-events:
+		if ev.Job.State != state {
+			t.Fatalf("job %d is %s (errors %v), want %s", ev.Job.ID, ev.Job.State, ev.Job.Errors, state)
+		}
+		return ev.Job
+	case <-time.After(30 * time.Second): // a deadline, not a wait: events come in milliseconds
+		t.Fatalf("no job event in 30s, want a %s job", state)
+		return nil
+	}
+}
+
+// newPool connects to the test server, closed when the test ends. The
+// examples module cannot import the library's internal/testenv, so this is
+// its rule: without BIZCIRCLE_PG_URL the test skips, and under CI=true,
+// where .ci/run always starts PostgreSQL, it fails.
+func newPool(t *testing.T) *pgxpool.Pool {
+	t.Helper()
+	url := os.Getenv("BIZCIRCLE_PG_URL")
+	if url == "" {
+		const why = "BIZCIRCLE_PG_URL is unset: this test needs PostgreSQL, e.g. postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+		if os.Getenv("CI") == "true" {
+			t.Fatal(why + " (under CI=true this is a failure: .ci/run must provide it)")
+		}
+		t.Skip(why)
+	}
+	pool, err := pgxpool.New(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
+}
+
+// newSchema migrates River's tables into a fresh schema, dropped when the
+// test ends, so that runs and other packages' tests never meet.
+func newSchema(t *testing.T, pool *pgxpool.Pool) string {
+	t.Helper()
+	schema := "riverui_" + strings.ToLower(rand.Text()[:12])
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := pool.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+		}
+	})
+	if err := queue.Migrate(context.Background(), pool, queue.WithSchema(schema), queue.WithLogger(quiet)); err != nil {
+		t.Fatal(err)
+	}
+	return schema
 }
