@@ -62,9 +62,10 @@ type syncRequest struct {
 // already enqueued (or was sent within the completed-job retention). An
 // invalid r is a [*client.ValidationError].
 //
-// Sending a sync twice: WeChat Pay keys syncs by transaction_id, and the
-// worker always sends the request as enqueued, so a retry after a network
-// error that hid a success repeats the same request, which is harmless.
+// Sending a sync twice: the worker always sends the request as enqueued,
+// so a retry after a network error that hid a success repeats the identical
+// request for the same transaction_id (a sync states one transaction's
+// points; WeChat Pay's pages do not document summing repeats).
 // What is not safe is a second, different sync of one transaction (other
 // points or balance): uniqueness by transaction_id refuses it here. Leave
 // TotalPoints nil unless the balance cannot go stale: a sync sent after a
