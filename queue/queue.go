@@ -173,7 +173,10 @@ func (q *Queue) Close() error {
 
 // River returns the River client, to insert other jobs or to watch events
 // (Subscribe). Do not start or stop it: use [Queue.Start] and
-// [Queue.Close].
+// [Queue.Close]. Do not JobRetry a notification or sync job with it (nor
+// with River's UI, unless routed as examples/riverui does): River retries
+// completed jobs too, which runs an event a second time; [Admin.Replay]
+// refuses them.
 func (q *Queue) River() *river.Client[pgx.Tx] { return q.river }
 
 // Admin returns the operations on the queue's jobs.
