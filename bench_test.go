@@ -150,7 +150,7 @@ func BenchmarkRejectUnsigned(b *testing.B) {
 	wechat := bizcircletest.NewPlatform()
 	m := wechat.Payment(bizcircletest.SamplePayment())
 	m.Header.Set(bizcircle.HeaderSignature, base64.StdEncoding.EncodeToString(make([]byte, 256)))
-	h, _ := bizcircle.New(wechat.APIv3Key, wechat.Verifier(), bizcircle.CallbackFuncs{},
+	h, _ := bizcircle.New(wechat.APIv3Key, wechat.Verifier(), bizcircle.CallbackFuncs{Payment: func(context.Context, *bizcircle.PaymentEvent) error { return nil }},
 		bizcircle.WithLogger(discardLogger), bizcircle.WithClock(func() time.Time { return time.Now() }))
 	b.ReportAllocs()
 	for b.Loop() {

@@ -50,6 +50,7 @@ type Decoder struct {
 	maxBody   int64
 	logger    *slog.Logger
 	rejects   *sampledLog // rejected requests: anyone can send them
+	scans     *sampledLog // wrong methods and sources: scanners
 	faults    *sampledLog // misconfigurations, such as a consumed body
 	observer  func(Observation)
 	hooks     hooks
@@ -60,7 +61,7 @@ type Decoder struct {
 // wechatpay-go auth.Verifier: platform certificates, a WeChat Pay public key,
 // or the combined one used while migrating) and decrypts with apiV3Key. It
 // uses the options WithClock, WithTolerance, WithMaxBodyBytes, WithAPIv3Keys,
-// WithAllowedIPs, WithLogger and WithObserver. A key that is not 32 bytes, a
+// WithAllowedIPs, WithLogger, WithObserver and WithHook. A key that is not 32 bytes, a
 // nil verifier or an invalid option (the dispatcher's included, such as two
 // [On] for one event type) is an error.
 func NewDecoder(apiV3Key string, verifier auth.Verifier, opts ...Option) (*Decoder, error) {
@@ -96,6 +97,7 @@ func NewDecoder(apiV3Key string, verifier auth.Verifier, opts ...Option) (*Decod
 		maxBody:   c.maxBody,
 		logger:    c.logger,
 		rejects:   newSampledLog(c.logger, "notifications rejected"),
+		scans:     newSampledLog(c.logger, "requests of other methods or sources refused"),
 		faults:    newSampledLog(c.logger, "requests with a consumed body"),
 		observer:  c.observer,
 		hooks:     c.hooks,
@@ -285,12 +287,13 @@ func (d *Decoder) report(ctx context.Context, start time.Time, n *Notification, 
 			"mount the endpoint before that middleware, or give it back the raw bytes in r.Body",
 			slog.String("request_id", clean(header.Get(HeaderRequestID))))
 	default:
-		// Scanners and other sources are noise: Info, not Warn.
-		level := slog.LevelWarn
+		// Scanners and other sources are noise: Info, not Warn, and sampled
+		// apart, so they cannot crowd out failed signatures.
+		level, sample := slog.LevelWarn, d.rejects
 		if errors.Is(err, ErrMethod) || errors.Is(err, ErrSourceIP) {
-			level = slog.LevelInfo
+			level, sample = slog.LevelInfo, d.scans
 		}
-		d.rejects.log(ctx, level, "bizcircle: notification rejected",
+		sample.log(ctx, level, "bizcircle: notification rejected",
 			slog.String("request_id", clean(header.Get(HeaderRequestID))), slog.String("error", err.Error()))
 	}
 	if d.observer == nil && len(d.hooks) == 0 {

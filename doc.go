@@ -1,7 +1,9 @@
 // Package bizcircle receives WeChat Pay 智慧商圈 (smart business circle)
-// notifications: it verifies and decrypts them, runs typed callbacks for
-// payments, refunds and authorizations exactly once across WeChat Pay's
-// retries and concurrent duplicates, and answers in WeChat Pay's format.
+// notifications, and any other WeChat Pay APIv3 notification: it verifies
+// and decrypts them, runs typed callbacks for payments, refunds and
+// authorizations (and for any event type registered with [On], or
+// [OnUnknown] for the rest) exactly once across WeChat Pay's retries and
+// concurrent duplicates, and answers in WeChat Pay's format.
 //
 // # The endpoint
 //
@@ -19,10 +21,11 @@
 //
 // # Answers
 //
-// Success and duplicates get 204. Failures get WeChat Pay's
-// {"code":"FAIL","message":"…"} with 405, 413, 401 (authentication), 400
-// (malformed or undecryptable) or 500 (the callback or deduper failed, or
-// another delivery holds the event), so WeChat Pay retries them. Every error
+// Success, duplicates and event types no handler takes get 204. Failures get
+// WeChat Pay's {"code":"FAIL","message":"…"} with 405, 403, 413, 401
+// (authentication), 400 (malformed or undecryptable) or 500 (the callback or
+// deduper failed, another delivery holds the event, or something read the
+// body before the middleware), so WeChat Pay retries them. Every error
 // wraps one of the package's Err values; [StatusCode] maps it to its status.
 //
 // # Exactly once

@@ -166,7 +166,7 @@ func ExampleDeduper() {
 // builds the ones an endpoint must refuse.
 func Example_testKit() {
 	wechat := bizcircletest.NewPlatform()
-	h, _ := bizcircle.New(wechat.APIv3Key, wechat.Verifier(), bizcircle.CallbackFuncs{}, bizcircle.WithLogger(discardLogger))
+	h, _ := bizcircle.New(wechat.APIv3Key, wechat.Verifier(), bizcircle.CallbackFuncs{Payment: func(context.Context, *bizcircle.PaymentEvent) error { return nil }}, bizcircle.WithLogger(discardLogger))
 
 	probe := wechat.Refund(bizcircletest.SampleRefund(bizcircletest.SamplePayment()))
 	probe.Header.Set(bizcircle.HeaderSignature, bizcircle.SignTestPrefix+"abc")

@@ -73,7 +73,8 @@ type Dispatcher struct {
 	deduper         Deduper
 	callbackTimeout time.Duration
 	logger          *slog.Logger
-	notes           *sampledLog // ignored events and hang-ups, bounded
+	ignored         *sampledLog // events no handler takes
+	hangUps         *sampledLog // callbacks that outlived their context
 	observer        func(Observation)
 	hooks           hooks
 }
@@ -81,7 +82,7 @@ type Dispatcher struct {
 // NewDispatcher returns a Dispatcher for cb's events and the handlers
 // registered with [On] and [OnUnknown]; cb may be nil when options register
 // handlers. It uses the options WithDeduper, WithCallbackTimeout, On,
-// OnUnknown, WithLogger and WithObserver; the others, and their errors, are
+// OnUnknown, WithLogger, WithObserver and WithHook; the others, and their errors, are
 // for [NewDecoder]. It panics, as http.ServeMux does for conflicting
 // patterns, when two handlers take one event type, when nothing handles any
 // event, and on an invalid option of its own (such as a nil Deduper).
@@ -103,8 +104,9 @@ func newDispatcher(cb Callbacks, c config) (*Dispatcher, error) {
 	if c.dispatchErr != nil {
 		return nil, c.dispatchErr
 	}
-	if cb == nil && len(c.routes) == 0 && c.unknown == nil {
-		return nil, errors.New("bizcircle: nil Callbacks and no handler registered with On or OnUnknown")
+	if len(c.routes) == 0 && c.unknown == nil {
+		// An empty CallbackFuncs would acknowledge and drop every event.
+		return nil, errors.New("bizcircle: no handler: Callbacks handle nothing and no On or OnUnknown is registered")
 	}
 	if c.deduper == nil {
 		c.deduper = NewMemoryDeduper()
@@ -115,7 +117,8 @@ func newDispatcher(cb Callbacks, c config) (*Dispatcher, error) {
 		deduper:         c.deduper,
 		callbackTimeout: c.callbackTimeout,
 		logger:          c.logger,
-		notes:           newSampledLog(c.logger, "notifications ignored or outliving their request"),
+		ignored:         newSampledLog(c.logger, "notifications ignored"),
+		hangUps:         newSampledLog(c.logger, "callbacks outliving their context"),
 		observer:        c.observer,
 		hooks:           c.hooks,
 	}, nil
@@ -190,6 +193,9 @@ func (d *Dispatcher) dispatch(ctx context.Context, n *Notification, do func(cont
 		return OutcomeFailed, ErrNotVerified
 	}
 	key, run, err := d.prepare(n)
+	if errors.Is(err, ErrCallbackPanic) { // a key or decoder panicked: our fault, retried
+		return OutcomeFailed, err
+	}
 	if err != nil {
 		return OutcomeRejected, err
 	}
@@ -271,15 +277,19 @@ func (d *Dispatcher) runCallback(ctx context.Context, n *Notification, run func(
 		cctx, cancel = context.WithTimeout(ctx, d.callbackTimeout)
 		defer cancel()
 	}
+	endedBefore := ctx.Err() != nil
 	var err error
 	if len(d.hooks) == 0 {
 		err = recovered(cctx, run)
 	} else {
 		err = d.hooks.wrap(n, func(ctx context.Context) error { return recovered(ctx, run) })(cctx)
 	}
-	if ctx.Err() != nil {
-		d.notes.log(ctx, slog.LevelWarn, "bizcircle: the request ended during the callback: WeChat Pay hangs up after about 5 seconds and retries; bound callbacks with WithCallbackTimeout or use queue mode for slow work",
-			slog.String("notification_id", idOf(n)), slog.Duration("callback_duration", time.Since(start)))
+	if !endedBefore && ctx.Err() != nil {
+		// Usually WeChat Pay hanging up (context canceled); a deduper's lost
+		// lease or a queue job's timeout end it too: the cause says which.
+		d.hangUps.log(ctx, slog.LevelWarn, "bizcircle: the callback's context ended while it ran: WeChat Pay hangs up after about 5 seconds and retries; bound callbacks with WithCallbackTimeout or use queue mode for slow work",
+			slog.String("notification_id", idOf(n)), slog.Duration("callback_duration", time.Since(start)),
+			slog.String("cause", context.Cause(ctx).Error()))
 	} else if err != nil && cctx.Err() != nil {
 		err = fmt.Errorf("%w (WithCallbackTimeout %v, ran %v)", err, d.callbackTimeout, time.Since(start).Round(time.Millisecond))
 	}
@@ -331,7 +341,7 @@ func (d *Dispatcher) report(ctx context.Context, start time.Time, n *Notificatio
 	level := outcomeLevel[out]
 	if out == OutcomeIgnored {
 		// Unhandled event types may be most of the traffic: log a sample.
-		d.notes.log(ctx, level, "bizcircle: notification ignored: no handler for its event type (register one with On or OnUnknown)",
+		d.ignored.log(ctx, level, "bizcircle: notification ignored: no handler for its event type (register one with On or OnUnknown)",
 			slog.String("event_type", o.EventType), slog.String("notification_id", o.NotificationID))
 		return
 	}

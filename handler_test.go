@@ -156,7 +156,7 @@ func TestIgnoredEvents(t *testing.T) {
 	}{
 		{"an unknown event type", &recorder{}, platform.Notify("MALL_TRANSACTION.CLOSED", "x", "", []byte(`{}`))},
 		{"an authorization for callbacks without OnAuthorization", paymentsOnly{&recorder{}}, platform.Authorization(bizcircletest.SampleAuthorization())},
-		{"a refund for CallbackFuncs without Refund", bizcircle.CallbackFuncs{}, platform.Refund(bizcircletest.SampleRefund(bizcircletest.SamplePayment()))},
+		{"a refund for CallbackFuncs without Refund", bizcircle.CallbackFuncs{Payment: func(context.Context, *bizcircle.PaymentEvent) error { return nil }}, platform.Refund(bizcircletest.SampleRefund(bizcircletest.SamplePayment()))},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

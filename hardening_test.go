@@ -243,7 +243,7 @@ func TestHangUpDuringTheCallbackIsLogged(t *testing.T) {
 	}}, bizcircle.WithLogger(logs.logger()))
 	r := platform.Payment(bizcircletest.SamplePayment()).Request("/notify").WithContext(ctx)
 	serve(h, r)
-	if !strings.Contains(logs.String(), "the request ended during the callback") || !strings.Contains(logs.String(), "callback_duration=") {
+	if !strings.Contains(logs.String(), "the callback's context ended while it ran") || !strings.Contains(logs.String(), "callback_duration=") {
 		t.Errorf("no hang-up line with the duration:\n%s", logs.String())
 	}
 }

@@ -171,7 +171,7 @@ func WithLogger(l *slog.Logger) Option {
 }
 
 // WithObserver sets a function called once per outcome (verified, rejected,
-// processed, duplicate, ignored, failed) with its duration, for metrics. It
+// processed, duplicate, ignored, failed, stored) with its duration, for metrics. It
 // runs on the request's goroutine and must be fast and safe for concurrent
 // use. Default: none.
 func WithObserver(fn func(Observation)) Option {

@@ -23,13 +23,15 @@ type route struct {
 // The dedupe key is eventType plus the business ID that key returns, so a
 // manual re-push with a new notification ID is still one event; a nil key
 // uses the notification ID. A key that returns "" makes the notification a
-// 400 ([ErrPlaintext]), and so does a plaintext that is not T's JSON.
+// 400 ([ErrPlaintext]), and so does a plaintext that is not T's JSON: give
+// T string fields for values WeChat Pay may send in more than one form
+// (times, for example), or the event is refused. A panicking key is a 500.
 //
 // On works with [New], [NewHandler], [NewDispatcher] and queue mode. Two
-// handlers for one event type (two On, or On for a type the given
-// [Callbacks] handle) are a configuration error: [New] and
-// [VerifyAndDecrypt] return it, [NewHandler] and [NewDispatcher] panic. An
-// empty eventType or a nil fn is an error too.
+// handlers for one event type are a configuration error: two On for it
+// ([New] and [VerifyAndDecrypt] return it), or On for a type the given
+// [Callbacks] handle ([New] returns it); [NewHandler] and [NewDispatcher]
+// panic with either. An empty eventType or a nil fn is an error too.
 func On[T any](eventType string, key func(e *T) string, fn func(ctx context.Context, e *T) error) Option {
 	return func(c *config) {
 		if eventType == "" || fn == nil {
@@ -46,11 +48,14 @@ func On[T any](eventType string, key func(e *T) string, fn func(ctx context.Cont
 // fn is an error from the constructors. Default: none.
 func OnUnknown(fn func(ctx context.Context, n *Notification) error) Option {
 	return func(c *config) {
-		if fn == nil {
+		switch {
+		case fn == nil:
 			c.failDispatch("OnUnknown: nil func")
-			return
+		case c.unknown != nil:
+			c.failDispatch("OnUnknown given twice")
+		default:
+			c.unknown = fn
 		}
-		c.unknown = fn
 	}
 }
 
@@ -59,14 +64,14 @@ func OnUnknown(fn func(ctx context.Context, n *Notification) error) Option {
 func typedRoute[T any](eventType, origin, idName string, key func(*T) string, fn func(context.Context, *T) error) route {
 	decode := decoderFor[T]()
 	return route{eventType: eventType, origin: origin, prepare: func(n *Notification) (string, func(context.Context) error, error) {
-		e, err := decode(n.Plaintext)
+		e, err := guard(func() (*T, error) { return decode(n.Plaintext) })
 		if err != nil {
 			return "", nil, err
 		}
 		id := n.ID
 		if key != nil {
 			var err error
-			if id, err = callKey(key, e); err != nil {
+			if id, err = guard(func() (string, error) { return key(e), nil }); err != nil {
 				return "", nil, err
 			}
 			if id == "" {
@@ -77,20 +82,22 @@ func typedRoute[T any](eventType, origin, idName string, key func(*T) string, fn
 	}}
 }
 
-// callKey turns a panic in a user's key func into an error: the request
-// must be answered, and the retry may meet fixed code.
-func callKey[T any](key func(*T) string, e *T) (id string, err error) {
+// guard turns a panic in a user's key func or decoding (a type's own
+// UnmarshalJSON) into an error wrapping ErrCallbackPanic: the request must
+// be answered 500, and the retry may meet fixed code.
+func guard[V any](f func() (V, error)) (v V, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = newPanicError(p)
 		}
 	}()
-	return key(e), nil
+	return f()
 }
 
-// callbackRoutes registers cb's methods. A CallbackFuncs registers only its
-// non-nil fields, so an event whose field is nil is ignored, not
-// "processed".
+// callbackRoutes registers cb's methods. A CallbackFuncs (or a pointer to
+// one) registers only its non-nil fields, so an event whose field is nil is
+// ignored, not "processed". A type that embeds CallbackFuncs is a Callbacks
+// like any other: all its methods are registered.
 func callbackRoutes(cb Callbacks) []route {
 	var (
 		payment func(context.Context, *PaymentEvent) error

@@ -110,16 +110,36 @@ func TestOnRefusesPlaintextWithoutItsKey(t *testing.T) {
 	}
 }
 
-func TestOnKeyPanicIsA500(t *testing.T) {
+// panicky panics when decoded, as a buggy UnmarshalJSON would.
+type panicky struct{}
+
+func (*panicky) UnmarshalJSON([]byte) error { panic("bug in UnmarshalJSON") }
+
+func TestPanicsBeforeTheCallbackAreA500(t *testing.T) {
 	var calls atomic.Int64
-	h := newEndpoint(t, platform, nil, bizcircle.On("REFUND.SUCCESS",
-		func(e *refundNotice) string { panic("bug in the key func") },
-		func(context.Context, *refundNotice) error { calls.Add(1); return nil }), bizcircle.WithLogger(discardLogger))
-	w := serve(h, platform.Notify("REFUND.SUCCESS", "refund", "", refundPlaintext("1", "SUCCESS")).Request("/notify"))
-	if w.Code != http.StatusInternalServerError || calls.Load() != 0 {
-		t.Fatalf("got %d and %d calls, want 500 and none", w.Code, calls.Load())
+	for name, opt := range map[string]bizcircle.Option{
+		"the key func panics": bizcircle.On("REFUND.SUCCESS",
+			func(e *refundNotice) string { panic("bug in the key func") },
+			func(context.Context, *refundNotice) error { calls.Add(1); return nil }),
+		"decoding panics": bizcircle.On("REFUND.SUCCESS", nil,
+			func(context.Context, *panicky) error { calls.Add(1); return nil }),
+	} {
+		t.Run(name, func(t *testing.T) {
+			var last bizcircle.Observation
+			h := newEndpoint(t, platform, nil, opt, bizcircle.WithLogger(discardLogger),
+				bizcircle.WithObserver(func(o bizcircle.Observation) { last = o }))
+			w := serve(h, platform.Notify("REFUND.SUCCESS", "refund", "", refundPlaintext("1", "SUCCESS")).Request("/notify"))
+			if w.Code != http.StatusInternalServerError || calls.Load() != 0 {
+				t.Fatalf("got %d and %d calls, want 500 and none", w.Code, calls.Load())
+			}
+			if last.Outcome != bizcircle.OutcomeFailed || !errors.Is(last.Err, bizcircle.ErrCallbackPanic) {
+				t.Errorf("observed %v %v, want failed with ErrCallbackPanic", last.Outcome, last.Err)
+			}
+		})
 	}
 }
+
+func catchAll(context.Context, *bizcircle.Notification) error { return nil }
 
 func TestOnUnknownCatchesWhatNothingHandles(t *testing.T) {
 	var types []string
@@ -186,7 +206,9 @@ func TestConflictingRegistrations(t *testing.T) {
 		{"On with an empty event type", nil, []bizcircle.Option{bizcircle.On("", nil, noop)}},
 		{"On with a nil func", nil, []bizcircle.Option{bizcircle.On[bizcircle.PaymentEvent]("X", nil, nil)}},
 		{"a nil OnUnknown", nil, []bizcircle.Option{bizcircle.OnUnknown(nil)}},
+		{"two OnUnknown", nil, []bizcircle.Option{bizcircle.OnUnknown(catchAll), bizcircle.OnUnknown(catchAll)}},
 		{"no handler at all", nil, nil},
+		{"an empty CallbackFuncs", bizcircle.CallbackFuncs{}, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -71,7 +71,7 @@ func ExampleNewPlatformVerifier() {
 		panic(err)
 	}
 	defer v.Close() // stops the daily download
-	endpoint, err := bizcircle.New(platform.APIv3Key, v, bizcircle.CallbackFuncs{})
+	endpoint, err := bizcircle.New(platform.APIv3Key, v, bizcircle.CallbackFuncs{Payment: func(context.Context, *bizcircle.PaymentEvent) error { return nil }})
 	if err != nil {
 		panic(err)
 	}

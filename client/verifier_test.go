@@ -40,7 +40,7 @@ func downloads(s *bizcircletest.APIServer) int { return len(s.CallsTo(bizcirclet
 // endpoint is the notification endpoint a mall runs, verifying with v.
 func endpoint(t *testing.T, apiV3Key string, v auth.Verifier) http.Handler {
 	t.Helper()
-	h, err := bizcircle.New(apiV3Key, v, bizcircle.CallbackFuncs{}, bizcircle.WithLogger(slog.New(slog.DiscardHandler)))
+	h, err := bizcircle.New(apiV3Key, v, bizcircle.CallbackFuncs{Payment: func(context.Context, *bizcircle.PaymentEvent) error { return nil }}, bizcircle.WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
 		t.Fatal(err)
 	}

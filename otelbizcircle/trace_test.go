@@ -183,7 +183,7 @@ func TestSpanParent(t *testing.T) {
 	t.Run("a traceparent header is the parent of a server span", func(t *testing.T) {
 		tel := newTelemetry(t)
 		tel.opts = []otelbizcircle.Option{otelbizcircle.WithPropagator(propagation.TraceContext{})}
-		h := tel.endpoint(t, bizcircle.CallbackFuncs{})
+		h := tel.endpoint(t, bizcircle.CallbackFuncs{Payment: func(context.Context, *bizcircle.PaymentEvent) error { return nil }})
 		serve(h, incoming())
 		span := tel.lastSpan(t)
 		if got := span.Parent(); got.TraceID().String() != "0af7651916cd43dd8448eb211c80319c" || got.SpanID().String() != "b7ad6b7169203331" || !got.IsRemote() {
@@ -196,7 +196,7 @@ func TestSpanParent(t *testing.T) {
 	t.Run("a span in the request's ctx is the parent of an internal span", func(t *testing.T) {
 		tel := newTelemetry(t)
 		tel.opts = []otelbizcircle.Option{otelbizcircle.WithPropagator(propagation.TraceContext{})}
-		h := tel.endpoint(t, bizcircle.CallbackFuncs{})
+		h := tel.endpoint(t, bizcircle.CallbackFuncs{Payment: func(context.Context, *bizcircle.PaymentEvent) error { return nil }})
 		ctx, server := tel.tp.Tracer("otelhttp").Start(context.Background(), "POST /notify", trace.WithSpanKind(trace.SpanKindServer))
 		serve(h, incoming().WithContext(ctx))
 		server.End()

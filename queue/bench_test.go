@@ -327,7 +327,7 @@ func BenchmarkSyncWorker(b *testing.B) {
 			}
 			pool := newPool(b, "", 64)
 			schema := newSchema(b, pool)
-			q, err := queue.New(pool, platform.APIv3Key, platform.Verifier(), bizcircle.CallbackFuncs{},
+			q, err := queue.New(pool, platform.APIv3Key, platform.Verifier(), bizcircle.CallbackFuncs{Payment: func(context.Context, *bizcircle.PaymentEvent) error { return nil }},
 				queue.WithSchema(schema), queue.WithLogger(quiet), queue.WithPointsClient(points, workers))
 			if err != nil {
 				b.Fatal(err)

@@ -90,7 +90,7 @@ func ExampleWithCompletedRetention() {
 	}
 	defer pool.Close()
 	wechat := bizcircletest.NewPlatform()
-	_, err = queue.New(pool, wechat.APIv3Key, wechat.Verifier(), bizcircle.CallbackFuncs{},
+	_, err = queue.New(pool, wechat.APIv3Key, wechat.Verifier(), bizcircle.CallbackFuncs{Payment: func(context.Context, *bizcircle.PaymentEvent) error { return nil }},
 		queue.WithCompletedRetention(24*time.Hour))
 	fmt.Println(err)
 	// Output:
