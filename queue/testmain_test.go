@@ -1,0 +1,10 @@
+package queue_test
+
+import (
+	"testing"
+
+	"github.com/go-bizcircle/bizcircle/internal/testenv"
+)
+
+// TestMain says in one line which tests skipped for want of PostgreSQL.
+func TestMain(m *testing.M) { testenv.Main(m) }
