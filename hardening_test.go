@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/go-bizcircle/bizcircle"
@@ -216,18 +217,27 @@ func TestSubSecondToleranceIsExact(t *testing.T) {
 }
 
 func TestWithCallbackTimeout(t *testing.T) {
-	var logs logBuffer
-	h := newEndpoint(t, platform, bizcircle.CallbackFuncs{Payment: func(ctx context.Context, _ *bizcircle.PaymentEvent) error {
-		<-ctx.Done()
-		return ctx.Err()
-	}}, bizcircle.WithCallbackTimeout(20*time.Millisecond), bizcircle.WithLogger(logs.logger()))
-	w := serve(h, platform.Payment(bizcircletest.SamplePayment()).Request("/notify"))
-	if w.Code != http.StatusInternalServerError || w.Body.String() != failBody("callback failed") {
-		t.Fatalf("got %d %s, want 500 callback failed", w.Code, w.Body)
-	}
-	if !strings.Contains(logs.String(), "WithCallbackTimeout 20ms") {
-		t.Errorf("log does not name the timeout:\n%s", logs.String())
-	}
+	// In a synctest bubble the 4-second timeout passes at once, exactly.
+	synctest.Test(t, func(t *testing.T) {
+		var logs logBuffer
+		var ran time.Duration
+		h := newEndpoint(t, platform, bizcircle.CallbackFuncs{Payment: func(ctx context.Context, _ *bizcircle.PaymentEvent) error {
+			start := time.Now()
+			<-ctx.Done()
+			ran = time.Since(start)
+			return ctx.Err()
+		}}, bizcircle.WithCallbackTimeout(4*time.Second), bizcircle.WithLogger(logs.logger()))
+		w := serve(h, platform.Payment(bizcircletest.SamplePayment()).Request("/notify"))
+		if w.Code != http.StatusInternalServerError || w.Body.String() != failBody("callback failed") {
+			t.Fatalf("got %d %s, want 500 callback failed", w.Code, w.Body)
+		}
+		if ran != 4*time.Second {
+			t.Errorf("the callback's ctx ended after %v, want 4s", ran)
+		}
+		if !strings.Contains(logs.String(), "WithCallbackTimeout 4s") {
+			t.Errorf("log does not name the timeout:\n%s", logs.String())
+		}
+	})
 	if _, err := bizcircle.New(platform.APIv3Key, platform.Verifier(), &recorder{}, bizcircle.WithCallbackTimeout(0)); err == nil {
 		t.Error("WithCallbackTimeout(0): no error")
 	}
