@@ -176,7 +176,7 @@ func canonicalHeader(h http.Header) http.Header {
 }
 
 func (d *Decoder) decode(ctx context.Context, header http.Header, body []byte, checkTime bool) (*Notification, error) {
-	sig, err := d.verify(ctx, header, body, checkTime)
+	signed, err := d.verify(ctx, header, body, checkTime)
 	if err != nil {
 		return nil, err
 	}
@@ -213,11 +213,11 @@ func (d *Decoder) decode(ctx context.Context, header http.Header, body []byte, c
 		OriginalType:   r.OriginalType,
 		Algorithm:      r.Algorithm,
 		AssociatedData: r.AssociatedData,
-		Serial:         sig.serial,
+		Serial:         signed.Serial,
 		RequestID:      clean(header.Get(HeaderRequestID)),
 		KeyIndex:       keyIndex,
 		Plaintext:      plaintext,
-		Signed:         SignedRequest{Timestamp: sig.timestamp, Nonce: sig.nonce, Signature: sig.signature, Serial: sig.serial, Body: body},
+		Signed:         signed,
 	}, nil
 }
 
@@ -236,44 +236,41 @@ func (d *Decoder) open(sealed, nonce, ad []byte) ([]byte, int, error) {
 	return nil, 0, fmt.Errorf("%w: authentication failed", ErrDecrypt)
 }
 
-// signed is what verified: the parts of a SignedRequest other than the body.
-type signed struct{ timestamp, nonce, signature, serial string }
-
 // verify checks the headers, the timestamp window (if checkTime) and the
-// signature over "timestamp\nnonce\nbody\n".
-func (d *Decoder) verify(ctx context.Context, header http.Header, body []byte, checkTime bool) (signed, error) {
+// signature over "timestamp\nnonce\nbody\n", and returns what verified.
+func (d *Decoder) verify(ctx context.Context, header http.Header, body []byte, checkTime bool) (SignedRequest, error) {
 	if t := header.Get(HeaderSignatureType); t != "" && t != SignatureType {
-		return signed{}, fmt.Errorf("%w: unsupported %s", ErrHeader, HeaderSignatureType)
+		return SignedRequest{}, fmt.Errorf("%w: unsupported %s", ErrHeader, HeaderSignatureType)
 	}
 	var vals [4]string
 	for i, name := range [...]string{HeaderTimestamp, HeaderNonce, HeaderSignature, HeaderSerial} {
 		if vals[i] = strings.TrimSpace(header.Get(name)); vals[i] == "" {
-			return signed{}, fmt.Errorf("%w: missing %s", ErrHeader, name)
+			return SignedRequest{}, fmt.Errorf("%w: missing %s", ErrHeader, name)
 		}
 	}
-	s := signed{timestamp: vals[0], nonce: vals[1], signature: vals[2], serial: vals[3]}
-	sec, err := strconv.ParseInt(s.timestamp, 10, 64)
+	s := SignedRequest{Timestamp: vals[0], Nonce: vals[1], Signature: vals[2], Serial: vals[3], Body: body}
+	sec, err := strconv.ParseInt(s.Timestamp, 10, 64)
 	if err != nil {
-		return signed{}, fmt.Errorf("%w: malformed %s", ErrHeader, HeaderTimestamp)
+		return SignedRequest{}, fmt.Errorf("%w: malformed %s", ErrHeader, HeaderTimestamp)
 	}
 	if checkTime && !within(sec, d.now(), d.tolerance) {
-		return signed{}, ErrTimestamp
+		return SignedRequest{}, ErrTimestamp
 	}
-	if strings.HasPrefix(s.signature, SignTestPrefix) {
-		return signed{}, fmt.Errorf("%w: signature probe", ErrSignature)
+	if strings.HasPrefix(s.Signature, SignTestPrefix) {
+		return SignedRequest{}, fmt.Errorf("%w: signature probe", ErrSignature)
 	}
 	var msg strings.Builder
-	msg.Grow(len(s.timestamp) + len(s.nonce) + len(body) + 3)
-	msg.WriteString(s.timestamp)
+	msg.Grow(len(s.Timestamp) + len(s.Nonce) + len(body) + 3)
+	msg.WriteString(s.Timestamp)
 	msg.WriteByte('\n')
-	msg.WriteString(s.nonce)
+	msg.WriteString(s.Nonce)
 	msg.WriteByte('\n')
 	msg.Write(body)
 	msg.WriteByte('\n')
-	if err := d.verifier.Verify(ctx, s.serial, msg.String(), s.signature); err != nil {
+	if err := d.verifier.Verify(ctx, s.Serial, msg.String(), s.Signature); err != nil {
 		// Before verification every header is the sender's choice: only a
 		// short, printable form of the serial goes into the error.
-		return signed{}, fmt.Errorf("%w: serial %s: %w", ErrSignature, clean(s.serial), boundError(err, s.serial))
+		return SignedRequest{}, fmt.Errorf("%w: serial %s: %w", ErrSignature, clean(s.Serial), boundError(err, s.Serial))
 	}
 	return s, nil
 }

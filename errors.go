@@ -116,7 +116,10 @@ func failBody(msg string) []byte {
 	return []byte(`{"code":"FAIL","message":"` + msg + `"}`)
 }
 
-func writeAnswer(w http.ResponseWriter, err error) {
+// WriteAnswer answers WeChat Pay for err: 204 for nil, else the status
+// [StatusCode] gives with [AnswerBody] as JSON. Handlers of one's own behind
+// [VerifyAndDecrypt] (queue mode's is one) answer with it.
+func WriteAnswer(w http.ResponseWriter, err error) {
 	status := StatusCode(err)
 	if err == nil {
 		w.WriteHeader(status)

@@ -57,13 +57,14 @@ type Notification struct {
 // A SignedRequest is a notification as WeChat Pay signed it: what
 // [Decoder.DecodeStored] needs to verify and decrypt it again. Its body is
 // the envelope with the resource still encrypted, so it is safe to store
-// where the plaintext (OpenIDs, amounts) must not be.
+// where the plaintext (OpenIDs, amounts) must not be. In JSON the body is
+// base64, so every signed byte survives a round trip (through jsonb too).
 type SignedRequest struct {
-	Timestamp string // Wechatpay-Timestamp
-	Nonce     string // Wechatpay-Nonce
-	Signature string // Wechatpay-Signature
-	Serial    string // Wechatpay-Serial
-	Body      []byte // the raw body; do not modify it
+	Timestamp string `json:"timestamp"` // Wechatpay-Timestamp
+	Nonce     string `json:"nonce"`     // Wechatpay-Nonce
+	Signature string `json:"signature"` // Wechatpay-Signature
+	Serial    string `json:"serial"`    // Wechatpay-Serial
+	Body      []byte `json:"body"`      // the raw body; do not modify it
 }
 
 // Header returns the Wechatpay-* headers of s.

@@ -156,7 +156,7 @@ func New(apiV3Key string, verifier auth.Verifier, cb Callbacks, opts ...Option) 
 func (d *Dispatcher) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	n, _ := NotificationFromContext(r.Context())
 	_, err := d.Dispatch(r.Context(), n)
-	writeAnswer(w, err)
+	WriteAnswer(w, err)
 }
 
 // Dispatch parses n's plaintext into its event and runs its handler through

@@ -37,7 +37,7 @@ func (d *Decoder) Handler(next http.Handler) http.Handler {
 		n, err := d.decodeRequest(w, r)
 		d.report(r.Context(), start, n, r.Header, err)
 		if err != nil {
-			writeAnswer(w, err)
+			WriteAnswer(w, err)
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(NewContext(r.Context(), n)))

@@ -1,8 +1,6 @@
 package queue
 
 import (
-	"net/http"
-
 	"github.com/go-bizcircle/bizcircle"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
@@ -39,29 +37,11 @@ type NotificationArgs struct {
 	NotificationID string `json:"notification_id"`
 	// Signed is the request as signed: the Wechatpay-* headers and the raw
 	// body (base64 in the job's JSON, so every byte survives jsonb).
-	Signed SignedRequest `json:"signed"`
+	Signed bizcircle.SignedRequest `json:"signed"`
 	// Meta is small data from the receiving side for the worker's side,
 	// such as trace context; see [WithMeta]. It is not part of the
 	// uniqueness. Never put plaintext in it.
 	Meta map[string]string `json:"meta,omitempty"`
-}
-
-// SignedRequest is [bizcircle.SignedRequest] in a job's JSON.
-type SignedRequest struct {
-	Timestamp string `json:"timestamp"`
-	Nonce     string `json:"nonce"`
-	Signature string `json:"signature"`
-	Serial    string `json:"serial"`
-	Body      []byte `json:"body"`
-}
-
-func signedRequest(s bizcircle.SignedRequest) SignedRequest {
-	return SignedRequest{Timestamp: s.Timestamp, Nonce: s.Nonce, Signature: s.Signature, Serial: s.Serial, Body: s.Body}
-}
-
-// Header returns the Wechatpay-* headers of s.
-func (s SignedRequest) Header() http.Header {
-	return bizcircle.SignedRequest{Timestamp: s.Timestamp, Nonce: s.Nonce, Signature: s.Signature, Serial: s.Serial}.Header()
 }
 
 // Kind implements river.JobArgs.

@@ -657,7 +657,7 @@ func argsOf(m *bizcircletest.Message, key string) queue.NotificationArgs {
 		Key:            key,
 		EventType:      m.EventType,
 		NotificationID: m.ID,
-		Signed: queue.SignedRequest{
+		Signed: bizcircle.SignedRequest{
 			Timestamp: m.Header.Get(bizcircle.HeaderTimestamp),
 			Nonce:     m.Header.Get(bizcircle.HeaderNonce),
 			Signature: m.Header.Get(bizcircle.HeaderSignature),

@@ -20,15 +20,7 @@ func (q *Queue) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	_, err := q.receiver.DispatchWith(r.Context(), n, func(ctx context.Context, key string, _ func(context.Context) error) (bizcircle.Outcome, error) {
 		return q.store(ctx, n, key)
 	})
-	if err == nil {
-		w.WriteHeader(http.StatusNoContent)
-		return
-	}
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(bizcircle.StatusCode(err))
-	_, _ = w.Write(bizcircle.AnswerBody(err))
+	bizcircle.WriteAnswer(w, err)
 }
 
 // store inserts n's job by group commit, bounded by the insert timeout.
@@ -37,7 +29,7 @@ func (q *Queue) store(ctx context.Context, n *bizcircle.Notification, key string
 		Key:            key,
 		EventType:      n.EventType,
 		NotificationID: n.ID,
-		Signed:         signedRequest(n.Signed),
+		Signed:         n.Signed,
 	}
 	// The hooks' carried values (a trace context, for the worker's span to
 	// link to this one), then WithMeta's, which win on a clash.
