@@ -169,29 +169,20 @@ func runQueueMigrate(ctx context.Context, q *queueFlags, args []string, stdout, 
 }
 
 func runQueueFailed(ctx context.Context, q *queueFlags, args []string, stdout, stderr io.Writer) int {
-	if ok, code := parseFlags(q.fs, q.synopsis, args, stdout, stderr); !ok {
-		return code
-	}
-	a, closeFn, ok := q.admin(ctx, stderr)
-	if !ok {
-		return exitFailure
-	}
-	defer closeFn()
-	jobs, err := a.Failed(ctx)
-	if err != nil {
-		fmt.Fprintf(stderr, "bizcircle queue failed: %v\n", err)
-		return exitFailure
-	}
-	if len(jobs) == 0 {
-		fmt.Fprintln(stdout, "no failed jobs")
-		return exitOK
-	}
-	printJobs(stdout, jobs)
-	fmt.Fprintf(stdout, "%d failed jobs; replay one with 'bizcircle queue replay ID'\n", len(jobs))
-	return exitOK
+	return listJobs(ctx, q, args, stdout, stderr, "failed", (*queue.Admin).Failed,
+		"no failed jobs", "%d failed jobs; replay one with 'bizcircle queue replay ID'\n")
 }
 
 func runQueueReconcile(ctx context.Context, q *queueFlags, args []string, stdout, stderr io.Writer) int {
+	return listJobs(ctx, q, args, stdout, stderr, "reconcile", (*queue.Admin).Unsynced,
+		"every payment's points sync was acknowledged (or is older than the completed-job retention)",
+		"%d payments without an acknowledged points sync\n")
+}
+
+// listJobs prints the jobs list returns, or none when there are none, and
+// summary with their count.
+func listJobs(ctx context.Context, q *queueFlags, args []string, stdout, stderr io.Writer, name string,
+	list func(*queue.Admin, context.Context) ([]queue.Job, error), none, summary string) int {
 	if ok, code := parseFlags(q.fs, q.synopsis, args, stdout, stderr); !ok {
 		return code
 	}
@@ -200,17 +191,17 @@ func runQueueReconcile(ctx context.Context, q *queueFlags, args []string, stdout
 		return exitFailure
 	}
 	defer closeFn()
-	jobs, err := a.Unsynced(ctx)
+	jobs, err := list(a, ctx)
 	if err != nil {
-		fmt.Fprintf(stderr, "bizcircle queue reconcile: %v\n", err)
+		fmt.Fprintf(stderr, "bizcircle queue %s: %v\n", name, err)
 		return exitFailure
 	}
 	if len(jobs) == 0 {
-		fmt.Fprintln(stdout, "every payment's points sync was acknowledged (or is older than the completed-job retention)")
+		fmt.Fprintln(stdout, none)
 		return exitOK
 	}
 	printJobs(stdout, jobs)
-	fmt.Fprintf(stdout, "%d payments without an acknowledged points sync\n", len(jobs))
+	fmt.Fprintf(stdout, summary, len(jobs))
 	return exitOK
 }
 
