@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -365,4 +366,18 @@ func syncCalls(api *bizcircletest.APIServer) map[int]int {
 		calls[c.Status]++
 	}
 	return calls
+}
+
+// breakLedger makes every callback fail with "ledger offline" until the
+// returned fix is called.
+func (e *env) breakLedger() (fix func()) {
+	var broken atomic.Bool
+	broken.Store(true)
+	e.mall.before = func(context.Context, string, int32) error {
+		if broken.Load() {
+			return errors.New("ledger offline")
+		}
+		return nil
+	}
+	return func() { broken.Store(false) }
 }

@@ -229,16 +229,7 @@ func TestWorkerStoppedMidJob(t *testing.T) {
 // fix, it is processed once; a completed job cannot be replayed.
 func TestDiscardedThenReplayed(t *testing.T) {
 	e := newEnv(t)
-	var mu sync.Mutex
-	broken := true
-	e.mall.before = func(context.Context, string, int32) error {
-		mu.Lock()
-		defer mu.Unlock()
-		if broken {
-			return errors.New("ledger offline")
-		}
-		return nil
-	}
+	fix := e.breakLedger()
 	q := e.newQueue(nil, queue.WithMaxAttempts(2))
 	e.start(q)
 	p := bizcircletest.SamplePayment()
@@ -264,9 +255,7 @@ func TestDiscardedThenReplayed(t *testing.T) {
 		t.Errorf("%d jobs after a duplicate of the dead letter, want 1", len(jobs))
 	}
 
-	mu.Lock()
-	broken = false
-	mu.Unlock()
+	fix()
 	if _, err := q.Admin().Replay(ctx, job.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -285,16 +274,7 @@ func TestDiscardedThenReplayed(t *testing.T) {
 // TestReplayDiscarded replays the dead letters discarded since a time.
 func TestReplayDiscarded(t *testing.T) {
 	e := newEnv(t)
-	var mu sync.Mutex
-	broken := true
-	e.mall.before = func(context.Context, string, int32) error {
-		mu.Lock()
-		defer mu.Unlock()
-		if broken {
-			return errors.New("ledger offline")
-		}
-		return nil
-	}
+	fix := e.breakLedger()
 	q := e.newQueue(nil, queue.WithMaxAttempts(1))
 	e.start(q)
 	payments := []bizcircle.PaymentEvent{bizcircletest.SamplePayment(), bizcircletest.SamplePayment()}
@@ -306,9 +286,7 @@ func TestReplayDiscarded(t *testing.T) {
 	for _, j := range e.jobs(queue.KindNotification) {
 		e.waitState(q, j.ID, rivertype.JobStateDiscarded)
 	}
-	mu.Lock()
-	broken = false
-	mu.Unlock()
+	fix()
 
 	ctx := context.Background()
 	if replayed, err := q.Admin().ReplayDiscarded(ctx, time.Now().Add(time.Hour)); err != nil || len(replayed) != 0 {
