@@ -327,25 +327,12 @@ func demoQueueChecks(ctx context.Context, stdout io.Writer, pool *pgxpool.Pool, 
 
 // queueOutcomes keeps the endpoint's last outcome (stored, duplicate,
 // rejected, …), through WithObserver; the workers' outcomes are ignored.
-type queueOutcomes struct {
-	mu   sync.Mutex
-	last bizcircle.Outcome
-}
+type queueOutcomes struct{ outcomes }
 
 func (o *queueOutcomes) observe(obs bizcircle.Observation) {
 	if obs.Outcome == bizcircle.OutcomeProcessed || obs.Outcome == bizcircle.OutcomeVerified ||
 		(obs.Outcome == bizcircle.OutcomeFailed && !errors.Is(obs.Err, queue.ErrStore)) {
 		return // a worker's, or the decoder's before the endpoint's
 	}
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.last = obs.Outcome
-}
-
-func (o *queueOutcomes) take() bizcircle.Outcome {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	last := o.last
-	o.last = 0
-	return last
+	o.outcomes.observe(obs)
 }
