@@ -11,7 +11,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 )
 
 // errClosed is the store error after Close.
@@ -19,10 +21,12 @@ var errClosed = errors.New("queue: closed")
 
 // A committer stores notifications by group commit: each of its goroutines
 // takes every request queued while it was busy (up to maxBatch) and stores
-// them in one transaction with one batched insert, then answers each.
-// Under light load a batch holds one request and adds no wait; under heavy
-// load the batches grow, and the transactions per notification fall.
+// them with one statement, a batched insert that commits on its own, then
+// answers each. Under light load a batch holds one request and adds no
+// wait; under heavy load the batches grow, and the statements per
+// notification fall.
 type committer struct {
+	pool     *pgxpool.Pool
 	river    *river.Client[pgx.Tx]
 	reqs     chan *storeReq
 	maxBatch int
@@ -43,8 +47,9 @@ type storeResult struct {
 	err       error
 }
 
-func newCommitter(rc *river.Client[pgx.Tx], maxBatch, committers int, timeout time.Duration) *committer {
+func newCommitter(pool *pgxpool.Pool, rc *river.Client[pgx.Tx], maxBatch, committers int, timeout time.Duration) *committer {
 	c := &committer{
+		pool:     pool,
 		river:    rc,
 		reqs:     make(chan *storeReq, maxBatch*committers),
 		maxBatch: maxBatch,
@@ -119,7 +124,7 @@ func (c *committer) drain() {
 	}
 }
 
-// commit stores batch in one transaction and answers each request. Requests
+// commit stores batch with one statement and answers each request. Requests
 // of one key share a job: the first is inserted (or found a duplicate), the
 // others are duplicates. Keys are inserted in order, so that concurrent
 // batches (here or in other replicas) lock them in one order and cannot
@@ -134,9 +139,9 @@ func (c *committer) commit(batch []*storeReq) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 	defer cancel()
-	res, err := c.river.InsertMany(ctx, params)
+	res, err := c.insert(ctx, params)
 	if isDeadlock(err) && ctx.Err() == nil {
-		res, err = c.river.InsertMany(ctx, params)
+		res, err = c.insert(ctx, params)
 	}
 	j := -1
 	for i, r := range batch {
@@ -153,6 +158,17 @@ func (c *committer) commit(batch []*storeReq) {
 			r.done <- storeResult{duplicate: true}
 		}
 	}
+}
+
+// insert runs River's InsertManyTx outside a transaction: its one INSERT …
+// ON CONFLICT statement is atomic, and commits before it answers.
+func (c *committer) insert(ctx context.Context, params []river.InsertManyParams) ([]*rivertype.JobInsertResult, error) {
+	conn, err := c.pool.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Release()
+	return c.river.InsertManyTx(ctx, autocommit{conn.Conn()}, params)
 }
 
 // isDeadlock reports a deadlock or serialization failure, which a retry of

@@ -17,10 +17,10 @@
 // callback no longer fails WeChat Pay's 5-second deadline.
 //
 // Notifications that arrive while a commit is under way are stored together
-// (group commit, [WithGroupCommit]): one transaction and one batched insert
-// (River's InsertMany, which reports per job whether it was a duplicate)
-// for all of them, each request answered only after the commit that holds
-// its job.
+// (group commit, [WithGroupCommit]): one batched insert for all of them
+// (River's InsertManyTx, which reports per job whether it was a duplicate),
+// a single statement that commits on its own, so a batch costs one round
+// trip. Each request is answered only after the commit that holds its job.
 //
 // # Nothing readable at rest
 //

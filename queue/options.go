@@ -276,9 +276,9 @@ func WithStopTimeout(d time.Duration) Option {
 
 // WithGroupCommit sets the endpoint's group commit: notifications that
 // arrive while a commit is under way are stored together, at most maxBatch
-// in one transaction, by at most committers transactions at once. Each
-// request is answered only after the commit holding its job. maxBatch 1
-// stores each notification in its own transaction. Values below 1 are an
+// in one insert, by at most committers inserts at once. Each request is
+// answered only after the commit holding its job. maxBatch 1 stores each
+// notification with its own insert. Values below 1 are an
 // error from [New]. Default: [DefaultMaxBatch] (128), [DefaultCommitters]
 // (2).
 func WithGroupCommit(maxBatch, committers int) Option {

@@ -79,7 +79,7 @@ func New(pool *pgxpool.Pool, apiV3Key string, verifier auth.Verifier, cb bizcirc
 		return nil, fmt.Errorf("queue: %w", err)
 	}
 	q.admin = &Admin{river: q.river, pool: pool}
-	q.committer = newCommitter(q.river, o.maxBatch, o.committers, o.insertTimeout)
+	q.committer = newCommitter(pool, q.river, o.maxBatch, o.committers, o.insertTimeout)
 	return q, nil
 }
 
