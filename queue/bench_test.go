@@ -177,6 +177,13 @@ func awaitCompleted(b *testing.B, q *queue.Queue, n int) func() {
 // everywhere. It reports each endpoint's median rate over the rounds, the
 // median of the per-round ratios to the memory endpoint, and p99 latency
 // over all requests. Run it with a fixed count, e.g. -benchtime=8000x.
+//
+// By default PostgreSQL shares the cores with the server and its clients.
+// To measure with PostgreSQL on a core of its own, as in production, pin
+// the server's processes to one core and the benchmark to another (Linux):
+//
+//	for p in $(pgrep postgres); do taskset -pc 1 $p; done
+//	go test -c ./queue && taskset -c 0 ./queue.test -test.run '^$' -test.bench EndpointRatio -test.benchtime=12000x
 func BenchmarkEndpointRatio(b *testing.B) {
 	platform := bizcircletest.NewPlatform()
 	pool := newPool(b, "", 64)
