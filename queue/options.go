@@ -278,9 +278,8 @@ func WithStopTimeout(d time.Duration) Option {
 // arrive while a commit is under way are stored together, at most maxBatch
 // in one insert, by at most committers inserts at once. Each request is
 // answered only after the commit holding its job. maxBatch 1 stores each
-// notification with its own insert. Values below 1 are an
-// error from [New]. Default: [DefaultMaxBatch] (128), [DefaultCommitters]
-// (2).
+// notification with its own insert. Values below 1 are an error from
+// [New]. Default: [DefaultMaxBatch] (128), [DefaultCommitters] (2).
 func WithGroupCommit(maxBatch, committers int) Option {
 	return func(o *options) {
 		if maxBatch < 1 || committers < 1 {
