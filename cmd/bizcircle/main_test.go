@@ -223,7 +223,15 @@ func startServe(t *testing.T, args ...string) *served {
 // the test ends.
 func startServer(t *testing.T, name string, args ...string) *served {
 	t.Helper()
-	cmd := exec.Command(binary, append([]string{name, "--addr", "127.0.0.1:0"}, args...)...)
+	return startCommand(t, name, append([]string{name, "--addr", "127.0.0.1:0"}, args...), "listening on ")
+}
+
+// startCommand runs the binary with args and waits until it prints ready
+// followed by its URL. It is stopped when the test ends, and its stderr is
+// logged if the test failed.
+func startCommand(t *testing.T, name string, args []string, ready string) *served {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -246,9 +254,12 @@ func startServer(t *testing.T, name string, args ...string) *served {
 			cmd.Process.Kill()
 			cmd.Wait()
 		}
+		if t.Failed() {
+			t.Logf("%s's stderr:\n%s", name, stderr.String())
+		}
 	})
-	line := s.waitFor(t, "listening on ")
-	s.url = strings.Fields(line[strings.Index(line, "listening on ")+len("listening on "):])[0]
+	line := s.waitFor(t, ready)
+	s.url = strings.TrimSuffix(strings.Fields(line[strings.Index(line, ready)+len(ready):])[0], ";")
 	return s
 }
 

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -145,36 +143,7 @@ func TestQueueWorkFailedReplay(t *testing.T) {
 // port and waits until it listens.
 func startQueueWork(t *testing.T, args ...string) *served {
 	t.Helper()
-	cmd := exec.Command(binary, append([]string{"queue", "work", "--addr", "127.0.0.1:0"}, args...)...)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	s := &served{cmd: cmd, lines: make(chan string, 1000)}
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			s.lines <- sc.Text()
-		}
-		close(s.lines)
-	}()
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			cmd.Wait()
-		}
-		if t.Failed() {
-			t.Logf("queue work's stderr:\n%s", stderr.String())
-		}
-	})
-	line := s.waitFor(t, "receiving on ")
-	s.url = strings.TrimSuffix(strings.Fields(line[strings.Index(line, "receiving on ")+len("receiving on "):])[0], ";")
-	return s
+	return startCommand(t, "queue work", append([]string{"queue", "work", "--addr", "127.0.0.1:0"}, args...), "receiving on ")
 }
 
 // terminate sends SIGTERM, as a process manager does, and returns the exit
