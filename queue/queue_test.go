@@ -16,6 +16,7 @@ import (
 	"github.com/go-bizcircle/bizcircle/bizcircletest"
 	"github.com/go-bizcircle/bizcircle/queue"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 )
@@ -650,4 +651,76 @@ func argsOf(m *bizcircletest.Message, key string) queue.NotificationArgs {
 			Body:      m.Body,
 		},
 	}
+}
+
+// TestStoreIsOneStatement: a stored notification costs one INSERT, with no
+// BEGIN or COMMIT around it, and the job is visible at once to another
+// connection (it committed).
+func TestStoreIsOneStatement(t *testing.T) {
+	e := newEnv(t)
+	cfg, err := pgxpool.ParseConfig(pgURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tracer := &statements{}
+	cfg.ConnConfig.Tracer = tracer
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	q := e.newQueue(pool)
+	// The first delivery also runs River's one-time probe of the server.
+	if got := deliver(q.Endpoint(), e.platform.Payment(bizcircletest.SamplePayment())); got != http.StatusNoContent {
+		t.Fatalf("status %d, want 204", got)
+	}
+	for i := 1; i <= 3; i++ {
+		tracer.reset()
+		if got := deliver(q.Endpoint(), e.platform.Payment(bizcircletest.SamplePayment())); got != http.StatusNoContent {
+			t.Fatalf("status %d, want 204", got)
+		}
+		var inserts int
+		for _, sql := range tracer.all() {
+			switch {
+			case strings.Contains(sql, "INSERT INTO"):
+				inserts++
+			case strings.Contains(sql, "pg_notify"): // River's insert notification, at most once a second
+			default:
+				t.Errorf("delivery %d ran %q besides the insert", i, sql)
+			}
+		}
+		if inserts != 1 {
+			t.Errorf("delivery %d ran %d inserts, want 1", i, inserts)
+		}
+		if jobs := e.jobs(queue.KindNotification); len(jobs) != i+1 {
+			t.Errorf("after delivery %d another connection sees %d jobs, want %d", i, len(jobs), i+1)
+		}
+	}
+}
+
+// statements records the SQL of every query started.
+type statements struct {
+	mu  sync.Mutex
+	sql []string
+}
+
+func (s *statements) TraceQueryStart(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sql = append(s.sql, data.SQL)
+	return ctx
+}
+
+func (*statements) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+func (s *statements) reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sql = nil
+}
+
+func (s *statements) all() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.sql)
 }
