@@ -48,7 +48,6 @@ type Decoder struct {
 	now       func() time.Time
 	tolerance time.Duration
 	maxBody   int64
-	logger    *slog.Logger
 	rejects   *sampledLog // rejected requests: anyone can send them
 	scans     *sampledLog // wrong methods and sources: scanners
 	faults    *sampledLog // misconfigurations, such as a consumed body
@@ -95,7 +94,6 @@ func NewDecoder(apiV3Key string, verifier auth.Verifier, opts ...Option) (*Decod
 		now:       c.now,
 		tolerance: c.tolerance,
 		maxBody:   c.maxBody,
-		logger:    c.logger,
 		rejects:   newSampledLog(c.logger, "notifications rejected"),
 		scans:     newSampledLog(c.logger, "requests of other methods or sources refused"),
 		faults:    newSampledLog(c.logger, "requests with a consumed body"),

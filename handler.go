@@ -174,13 +174,9 @@ func (d *Dispatcher) Dispatch(ctx context.Context, n *Notification) (Outcome, er
 // key; it logs and reports do's outcome like Dispatch. Queue mode uses it to
 // store events instead of running them.
 func (d *Dispatcher) DispatchWith(ctx context.Context, n *Notification, do func(ctx context.Context, key string, run func(context.Context) error) (Outcome, error)) (Outcome, error) {
-	// Behind the middleware the delivery has started: skip building the
-	// signature headers (seven allocations) for nothing.
-	if len(d.hooks) > 0 && n != nil && !inDelivery(ctx) {
-		var end func()
-		if ctx, end = d.hooks.start(ctx, Delivery{Header: n.Signed.Header()}); end != nil {
-			defer end()
-		}
+	ctx, end := d.startDelivery(ctx, n, nil)
+	if end != nil {
+		defer end()
 	}
 	start := time.Now()
 	out, err := d.dispatch(ctx, n, do)
@@ -210,13 +206,21 @@ func (d *Dispatcher) dispatch(ctx context.Context, n *Notification, do func(cont
 // [Delivery] with n's signature headers and carried, what
 // [Dispatcher.Carry] returned at receipt.
 func (d *Dispatcher) DispatchStored(ctx context.Context, n *Notification, carried map[string]string) (Outcome, error) {
-	if len(d.hooks) > 0 && n != nil && !inDelivery(ctx) {
-		var end func()
-		if ctx, end = d.hooks.start(ctx, Delivery{Header: n.Signed.Header(), Carried: carried}); end != nil {
-			defer end()
-		}
+	ctx, end := d.startDelivery(ctx, n, carried)
+	if end != nil {
+		defer end()
 	}
 	return d.Dispatch(ctx, n)
+}
+
+// startDelivery starts the hooks' delivery of n unless one has started
+// (behind the middleware), and only then builds the signature headers
+// (seven allocations).
+func (d *Dispatcher) startDelivery(ctx context.Context, n *Notification, carried map[string]string) (context.Context, func()) {
+	if len(d.hooks) == 0 || n == nil || inDelivery(ctx) {
+		return ctx, nil
+	}
+	return d.hooks.start(ctx, Delivery{Header: n.Signed.Header(), Carried: carried})
 }
 
 // Carry returns what the hooks (see [WithHook]) want stored with a

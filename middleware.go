@@ -1,6 +1,7 @@
 package bizcircle
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -30,21 +31,22 @@ func VerifyAndDecrypt(apiV3Key string, verifier auth.Verifier, opts ...Option) (
 func (d *Decoder) Handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		if ctx, end := d.hooks.start(r.Context(), Delivery{Header: r.Header}); end != nil {
+		ctx := r.Context()
+		if hctx, end := d.hooks.start(ctx, Delivery{Header: r.Header}); end != nil {
 			defer end()
-			r = r.WithContext(ctx)
+			ctx = hctx
 		}
-		n, err := d.decodeRequest(w, r)
-		d.report(r.Context(), start, n, r.Header, err)
+		n, err := d.decodeRequest(ctx, w, r)
+		d.report(ctx, start, n, r.Header, err)
 		if err != nil {
 			WriteAnswer(w, err)
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(NewContext(r.Context(), n)))
+		next.ServeHTTP(w, r.WithContext(NewContext(ctx, n)))
 	})
 }
 
-func (d *Decoder) decodeRequest(w http.ResponseWriter, r *http.Request) (*Notification, error) {
+func (d *Decoder) decodeRequest(ctx context.Context, w http.ResponseWriter, r *http.Request) (*Notification, error) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		return nil, ErrMethod
@@ -56,7 +58,7 @@ func (d *Decoder) decodeRequest(w http.ResponseWriter, r *http.Request) (*Notifi
 	if err != nil {
 		return nil, err
 	}
-	return d.decode(r.Context(), r.Header, body, true)
+	return d.decode(ctx, r.Header, body, true)
 }
 
 // readBody reads the whole body, at most maxBody bytes whatever
