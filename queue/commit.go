@@ -32,6 +32,7 @@ type committer struct {
 	maxBatch int
 	timeout  time.Duration
 	stop     chan struct{}
+	stopped  chan struct{} // closed once every goroutine has returned
 	wg       sync.WaitGroup
 	once     sync.Once
 }
@@ -55,6 +56,7 @@ func newCommitter(pool *pgxpool.Pool, rc *river.Client[pgx.Tx], maxBatch, commit
 		maxBatch: maxBatch,
 		timeout:  timeout,
 		stop:     make(chan struct{}),
+		stopped:  make(chan struct{}),
 	}
 	for range committers {
 		c.wg.Go(c.loop)
@@ -69,6 +71,11 @@ func (c *committer) store(ctx context.Context, args NotificationArgs) (duplicate
 	defer timer.Stop()
 	r := &storeReq{args: args, done: make(chan storeResult, 1)}
 	select {
+	case <-c.stop:
+		return false, errClosed
+	default:
+	}
+	select {
 	case c.reqs <- r:
 	case <-c.stop:
 		return false, errClosed
@@ -80,6 +87,14 @@ func (c *committer) store(ctx context.Context, args NotificationArgs) (duplicate
 	select {
 	case res := <-r.done:
 		return res.duplicate, res.err
+	case <-c.stopped:
+		// Sent after the goroutines drained: nobody will store it.
+		select {
+		case res := <-r.done:
+			return res.duplicate, res.err
+		default:
+			return false, errClosed
+		}
 	case <-timer.C:
 		// The job may still commit: WeChat Pay's retry is then a duplicate.
 		return false, fmt.Errorf("queue: not stored within %v", c.timeout)
@@ -184,5 +199,6 @@ func (c *committer) close() {
 	c.once.Do(func() {
 		close(c.stop)
 		c.wg.Wait()
+		close(c.stopped)
 	})
 }

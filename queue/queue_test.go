@@ -724,3 +724,38 @@ func (s *statements) all() []string {
 	defer s.mu.Unlock()
 	return slices.Clone(s.sql)
 }
+
+// TestStoreAfterClose: every notification that arrives after Close is
+// answered 500 at once with the closed error, never left to wait out the
+// insert timeout.
+func TestStoreAfterClose(t *testing.T) {
+	e := newEnv(t)
+	var mu sync.Mutex
+	var errs []error
+	q := e.newQueue(nil, queue.WithInsertTimeout(4*time.Second), queue.WithBizcircle(bizcircle.WithObserver(func(o bizcircle.Observation) {
+		if o.Outcome == bizcircle.OutcomeFailed {
+			mu.Lock()
+			defer mu.Unlock()
+			errs = append(errs, o.Err)
+		}
+	})))
+	if err := q.Close(); err != nil {
+		t.Fatal(err)
+	}
+	const n = 20
+	for i := range n {
+		if got := deliver(q.Endpoint(), e.platform.Payment(bizcircletest.SamplePayment())); got != http.StatusInternalServerError {
+			t.Errorf("delivery %d after Close: status %d, want 500", i, got)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(errs) != n {
+		t.Fatalf("%d failures observed, want %d", len(errs), n)
+	}
+	for i, err := range errs {
+		if !errors.Is(err, queue.ErrStore) || !strings.HasSuffix(err.Error(), "queue: closed") {
+			t.Errorf("delivery %d after Close: error %v, want ErrStore wrapping the closed error", i, err)
+		}
+	}
+}
