@@ -326,10 +326,14 @@ func WithRiverConfig(fn func(*river.Config)) Option {
 	}
 }
 
+// metaRequestID is the Meta key of the default Meta, the Request-ID, which
+// the worker gives back to the Notification.
+const metaRequestID = "request_id"
+
 // requestIDMeta is the default Meta: the Request-ID.
 func requestIDMeta(_ context.Context, n *bizcircle.Notification) map[string]string {
 	if n.RequestID == "" {
 		return nil
 	}
-	return map[string]string{"request_id": n.RequestID}
+	return map[string]string{metaRequestID: n.RequestID}
 }

@@ -26,15 +26,15 @@ import (
 // A Queue is safe for concurrent use. Its zero value is not usable: create
 // one with [New], and [Queue.Close] it when done.
 type Queue struct {
-	pool      *pgxpool.Pool
-	river     *river.Client[pgx.Tx]
-	decoder   *bizcircle.Decoder
-	receiver  *bizcircle.Dispatcher // keys events for the endpoint
-	worker    *bizcircle.Dispatcher // runs callbacks in workers
-	admin     *Admin
-	committer *committer
-	seal      *sealer // points syncs' arguments
-	opts      options
+	pool    *pgxpool.Pool
+	river   *river.Client[pgx.Tx]
+	decoder *bizcircle.Decoder
+	// dispatcher keys events for the endpoint and runs callbacks in workers.
+	dispatcher *bizcircle.Dispatcher
+	admin      *Admin
+	committer  *committer
+	seal       *sealer // points syncs' arguments
+	opts       options
 
 	closeOnce sync.Once
 	closeErr  error
@@ -62,11 +62,7 @@ func New(pool *pgxpool.Pool, apiV3Key string, verifier auth.Verifier, cb bizcirc
 	if err != nil {
 		return nil, err
 	}
-	receiver, err := newDispatcher(cb, o.bizcircle)
-	if err != nil {
-		return nil, err
-	}
-	worker, err := newDispatcher(cb, o.bizcircle)
+	dispatcher, err := newDispatcher(cb, o.bizcircle)
 	if err != nil {
 		return nil, err
 	}
@@ -74,7 +70,7 @@ func New(pool *pgxpool.Pool, apiV3Key string, verifier auth.Verifier, cb bizcirc
 	if err != nil {
 		return nil, err
 	}
-	q := &Queue{pool: pool, decoder: decoder, receiver: receiver, worker: worker, seal: seal, opts: o}
+	q := &Queue{pool: pool, decoder: decoder, dispatcher: dispatcher, seal: seal, opts: o}
 	if q.river, err = river.NewClient(riverpgxv5.New(pool), q.riverConfig()); err != nil {
 		return nil, fmt.Errorf("queue: %w", err)
 	}

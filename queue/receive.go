@@ -17,7 +17,7 @@ var ErrStore = errors.New("queue: storing the notification failed")
 
 func (q *Queue) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	n, _ := bizcircle.NotificationFromContext(r.Context())
-	_, err := q.receiver.DispatchWith(r.Context(), n, func(ctx context.Context, key string, _ func(context.Context) error) (bizcircle.Outcome, error) {
+	_, err := q.dispatcher.DispatchWith(r.Context(), n, func(ctx context.Context, key string, _ func(context.Context) error) (bizcircle.Outcome, error) {
 		return q.store(ctx, n, key)
 	})
 	bizcircle.WriteAnswer(w, err)
@@ -33,7 +33,7 @@ func (q *Queue) store(ctx context.Context, n *bizcircle.Notification, key string
 	}
 	// The hooks' carried values (a trace context, for the worker's span to
 	// link to this one), then WithMeta's, which win on a clash.
-	args.Meta = q.receiver.Carry(ctx)
+	args.Meta = q.dispatcher.Carry(ctx)
 	if q.opts.meta != nil {
 		if m := q.opts.meta(ctx, n); len(m) > 0 {
 			if args.Meta == nil {

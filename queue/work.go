@@ -92,7 +92,7 @@ func (q *Queue) work(ctx context.Context, job *river.Job[NotificationArgs]) erro
 	if err != nil {
 		return river.JobCancel(fmt.Errorf("%w: %w", ErrUnverified, err))
 	}
-	key, handled, err := q.worker.EventKey(n)
+	key, handled, err := q.dispatcher.EventKey(n)
 	switch {
 	case err != nil:
 		return err // the handler's key changed: a fix may come, retry
@@ -101,7 +101,7 @@ func (q *Queue) work(ctx context.Context, job *river.Job[NotificationArgs]) erro
 	case key != a.Key:
 		return river.JobCancel(ErrKeyMismatch)
 	}
-	n.RequestID = a.Meta["request_id"]
+	n.RequestID = a.Meta[metaRequestID]
 
 	tx, err := q.pool.Begin(ctx)
 	if err != nil {
@@ -115,7 +115,7 @@ func (q *Queue) work(ctx context.Context, job *river.Job[NotificationArgs]) erro
 	}()
 	cctx := context.WithValue(bizcircle.NewContext(ctx, n), txKey{}, pgx.Tx(callbackTx{tx}))
 	cctx = context.WithValue(cctx, jobKey{}, JobInfo{ID: job.ID, Attempt: job.Attempt, MaxAttempts: job.MaxAttempts, Meta: a.Meta})
-	if _, err := q.worker.DispatchStored(cctx, n, a.Meta); err != nil {
+	if _, err := q.dispatcher.DispatchStored(cctx, n, a.Meta); err != nil {
 		return err
 	}
 	// The callback's work is done: finish it even if the job's context
