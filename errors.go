@@ -60,12 +60,7 @@ func StatusCode(err error) int {
 	if err == nil {
 		return http.StatusNoContent
 	}
-	for _, a := range answers {
-		if errors.Is(err, a.err) {
-			return a.status
-		}
-	}
-	return http.StatusInternalServerError
+	return answerFor(err).status
 }
 
 // AnswerBody returns the body that answers a failure, in WeChat Pay's
@@ -75,13 +70,21 @@ func AnswerBody(err error) []byte {
 	if err == nil {
 		return nil
 	}
+	return answerFor(err).body
+}
+
+// answerFor returns the first of answers that err wraps, or the answer to an
+// unknown error.
+func answerFor(err error) answer {
 	for _, a := range answers {
 		if errors.Is(err, a.err) {
-			return a.body
+			return a
 		}
 	}
-	return failBody("internal error")
+	return internalError
 }
+
+var internalError = answer{status: http.StatusInternalServerError, body: failBody("internal error")}
 
 type answer struct {
 	err    error
@@ -120,14 +123,14 @@ func failBody(msg string) []byte {
 // [StatusCode] gives with [AnswerBody] as JSON. Handlers of one's own behind
 // [VerifyAndDecrypt] (queue mode's is one) answer with it.
 func WriteAnswer(w http.ResponseWriter, err error) {
-	status := StatusCode(err)
 	if err == nil {
-		w.WriteHeader(status)
+		w.WriteHeader(http.StatusNoContent)
 		return
 	}
+	a := answerFor(err)
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	_, _ = w.Write(AnswerBody(err))
+	w.WriteHeader(a.status)
+	_, _ = w.Write(a.body)
 }
