@@ -48,6 +48,7 @@ import (
 	"time"
 
 	"github.com/go-bizcircle/bizcircle"
+	"github.com/go-bizcircle/bizcircle/internal/pgtx"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -230,7 +231,7 @@ func (d *Deduper) lookupAndClaim(ctx context.Context, conn *pgxpool.Conn, id []b
 	}
 	claimed, err := d.claim(ctx, tx, id)
 	if !claimed {
-		rollback(ctx, tx)
+		pgtx.Rollback(ctx, tx)
 		return nil, err
 	}
 	return tx, nil
@@ -243,7 +244,7 @@ func (d *Deduper) run(ctx context.Context, conn *pgxpool.Conn, tx pgx.Tx, id []b
 	committed := false
 	defer func() {
 		if !committed { // also when fn panics: the panic goes on after this
-			rollback(ctx, tx)
+			pgtx.Rollback(ctx, tx)
 		}
 	}()
 	if err := fn(context.WithValue(ctx, txKey{}, pgx.Tx(callbackTx{tx}))); err != nil {
@@ -416,15 +417,4 @@ func claimError(ctx context.Context, step string, err error) error {
 		}
 	}
 	return fmt.Errorf("pgdedupe: %s: %w", step, err)
-}
-
-// rollbackTimeout bounds a rollback when ctx has ended.
-const rollbackTimeout = 5 * time.Second
-
-func rollback(ctx context.Context, tx pgx.Tx) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
-	defer cancel()
-	// A failed rollback closes the connection, which rolls back on the
-	// server: nothing is left to do with its error.
-	_ = tx.Rollback(ctx)
 }

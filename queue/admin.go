@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/go-bizcircle/bizcircle"
+	"github.com/go-bizcircle/bizcircle/internal/pgtx"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -195,7 +196,7 @@ func (a *Admin) Replay(ctx context.Context, id int64) (Job, error) {
 	if err != nil {
 		return Job{}, fmt.Errorf("queue: replay %d: %w", id, err)
 	}
-	defer rollback(ctx, tx)
+	defer pgtx.Rollback(ctx, tx)
 	row, err := a.river.JobGetTx(ctx, tx, id)
 	if err != nil {
 		return Job{}, fmt.Errorf("queue: replay %d: %w", id, err)

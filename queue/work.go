@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/go-bizcircle/bizcircle"
+	"github.com/go-bizcircle/bizcircle/internal/pgtx"
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
@@ -110,7 +111,7 @@ func (q *Queue) work(ctx context.Context, job *river.Job[NotificationArgs]) erro
 	committed := false
 	defer func() {
 		if !committed { // also when Dispatch returns a recovered panic
-			rollback(ctx, tx)
+			pgtx.Rollback(ctx, tx)
 		}
 	}()
 	cctx := context.WithValue(bizcircle.NewContext(ctx, n), txKey{}, pgx.Tx(callbackTx{tx}))
@@ -132,15 +133,4 @@ func (q *Queue) work(ctx context.Context, job *river.Job[NotificationArgs]) erro
 	}
 	committed = true
 	return nil
-}
-
-// rollbackTimeout bounds a rollback when ctx has ended.
-const rollbackTimeout = 5 * time.Second
-
-func rollback(ctx context.Context, tx pgx.Tx) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
-	defer cancel()
-	// A failed rollback closes the connection, which rolls back on the
-	// server: nothing is left to do with its error.
-	_ = tx.Rollback(ctx)
 }
