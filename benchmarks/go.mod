@@ -1,11 +1,9 @@
 module github.com/go-bizcircle/bizcircle/benchmarks
 
-go 1.26.8
-
-replace github.com/go-bizcircle/bizcircle => ../
+go 1.26.0
 
 require (
-	github.com/go-bizcircle/bizcircle v0.0.0
+	github.com/go-bizcircle/bizcircle v0.1.0
 	github.com/go-pay/gopay v1.5.109
 	github.com/wechatpay-apiv3/wechatpay-go v0.2.21
 )

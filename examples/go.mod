@@ -1,10 +1,12 @@
 module github.com/go-bizcircle/bizcircle/examples
 
-go 1.26.8
+go 1.26.0
 
 require (
 	github.com/gin-gonic/gin v1.12.0
-	github.com/go-bizcircle/bizcircle v0.0.0-00010101000000-000000000000
+	github.com/go-bizcircle/bizcircle v0.1.0
+	github.com/go-bizcircle/bizcircle/otelbizcircle v0.1.0
+	github.com/go-bizcircle/bizcircle/queue v0.1.0
 	github.com/go-chi/chi/v5 v5.5.0
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/labstack/echo/v4 v4.16.0
@@ -84,5 +86,3 @@ require (
 	golang.org/x/time v0.16.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 )
-
-replace github.com/go-bizcircle/bizcircle => ../

@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/go-bizcircle/bizcircle/bizcircletest"
-	"github.com/go-bizcircle/bizcircle/internal/testenv"
 	"github.com/go-bizcircle/bizcircle/pgdedupe"
+	"github.com/go-bizcircle/bizcircle/testenv"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"

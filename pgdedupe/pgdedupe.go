@@ -48,7 +48,6 @@ import (
 	"time"
 
 	"github.com/go-bizcircle/bizcircle"
-	"github.com/go-bizcircle/bizcircle/internal/pgtx"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -231,7 +230,7 @@ func (d *Deduper) lookupAndClaim(ctx context.Context, conn *pgxpool.Conn, id []b
 	}
 	claimed, err := d.claim(ctx, tx, id)
 	if !claimed {
-		pgtx.Rollback(ctx, tx)
+		rollback(ctx, tx)
 		return nil, err
 	}
 	return tx, nil
@@ -244,7 +243,7 @@ func (d *Deduper) run(ctx context.Context, conn *pgxpool.Conn, tx pgx.Tx, id []b
 	committed := false
 	defer func() {
 		if !committed { // also when fn panics: the panic goes on after this
-			pgtx.Rollback(ctx, tx)
+			rollback(ctx, tx)
 		}
 	}()
 	if err := fn(context.WithValue(ctx, txKey{}, pgx.Tx(callbackTx{tx}))); err != nil {

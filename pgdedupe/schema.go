@@ -3,8 +3,6 @@ package pgdedupe
 import (
 	"context"
 	"fmt"
-
-	"github.com/go-bizcircle/bizcircle/internal/pgtx"
 )
 
 // migrateLock is the advisory lock key that serializes Migrate across
@@ -44,7 +42,7 @@ func (d *Deduper) Migrate(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("pgdedupe: migrate: %w", err)
 	}
-	defer pgtx.Rollback(ctx, tx)
+	defer rollback(ctx, tx)
 	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(migrateLock)); err != nil {
 		return fmt.Errorf("pgdedupe: migrate: %w", err)
 	}

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/go-bizcircle/bizcircle"
-	"github.com/go-bizcircle/bizcircle/internal/pgtx"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -196,7 +195,7 @@ func (a *Admin) Replay(ctx context.Context, id int64) (Job, error) {
 	if err != nil {
 		return Job{}, fmt.Errorf("queue: replay %d: %w", id, err)
 	}
-	defer pgtx.Rollback(ctx, tx)
+	defer tx.Rollback(ctx) // after Commit, a no-op
 	row, err := a.river.JobGetTx(ctx, tx, id)
 	if err != nil {
 		return Job{}, fmt.Errorf("queue: replay %d: %w", id, err)

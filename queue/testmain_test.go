@@ -3,7 +3,7 @@ package queue_test
 import (
 	"testing"
 
-	"github.com/go-bizcircle/bizcircle/internal/testenv"
+	"github.com/go-bizcircle/bizcircle/testenv"
 )
 
 // TestMain says in one line which tests skipped for want of PostgreSQL.

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/go-bizcircle/bizcircle"
-	"github.com/go-bizcircle/bizcircle/internal/pgtx"
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
@@ -111,7 +110,11 @@ func (q *Queue) work(ctx context.Context, job *river.Job[NotificationArgs]) erro
 	committed := false
 	defer func() {
 		if !committed { // also when Dispatch returns a recovered panic
-			pgtx.Rollback(ctx, tx)
+			// Bounded, and not cut short by ctx: a rollback that fails
+			// closes the connection, which the server rolls back anyway.
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
+			defer cancel()
+			_ = tx.Rollback(rctx)
 		}
 	}()
 	cctx := context.WithValue(bizcircle.NewContext(ctx, n), txKey{}, pgx.Tx(callbackTx{tx}))

@@ -17,8 +17,8 @@ import (
 
 	"github.com/go-bizcircle/bizcircle"
 	"github.com/go-bizcircle/bizcircle/bizcircletest"
-	"github.com/go-bizcircle/bizcircle/internal/testenv"
 	"github.com/go-bizcircle/bizcircle/redisdedupe"
+	"github.com/go-bizcircle/bizcircle/testenv"
 	"github.com/redis/go-redis/v9"
 )
 

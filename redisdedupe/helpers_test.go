@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-bizcircle/bizcircle/internal/testenv"
+	"github.com/go-bizcircle/bizcircle/testenv"
 	"github.com/redis/go-redis/v9"
 )
 

@@ -1,7 +1,7 @@
 package main
 
 import (
-	"github.com/go-bizcircle/bizcircle/internal/testenv"
+	"github.com/go-bizcircle/bizcircle/testenv"
 
 	"bufio"
 	"bytes"

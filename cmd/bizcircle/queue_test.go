@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-bizcircle/bizcircle/internal/testenv"
+	"github.com/go-bizcircle/bizcircle/testenv"
 	"github.com/jackc/pgx/v5"
 )
 

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-bizcircle/bizcircle/internal/testenv"
+	"github.com/go-bizcircle/bizcircle/testenv"
 )
 
 // TestServeWithRedis runs two receivers sharing one Redis, as two replicas:

@@ -7,9 +7,9 @@ import (
 	"time"
 
 	"github.com/go-bizcircle/bizcircle"
-	"github.com/go-bizcircle/bizcircle/internal/testenv"
 	"github.com/go-bizcircle/bizcircle/pgdedupe"
 	"github.com/go-bizcircle/bizcircle/redisdedupe"
+	"github.com/go-bizcircle/bizcircle/testenv"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 )

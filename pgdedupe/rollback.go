@@ -1,5 +1,4 @@
-// Package pgtx holds what pgdedupe and queue both do with transactions.
-package pgtx
+package pgdedupe
 
 import (
 	"context"
@@ -11,8 +10,9 @@ import (
 // rollbackTimeout bounds a rollback when ctx has ended.
 const rollbackTimeout = 5 * time.Second
 
-// Rollback rolls tx back, even when ctx has ended.
-func Rollback(ctx context.Context, tx pgx.Tx) {
+// rollback rolls tx back, even when ctx has ended, so the connection goes
+// back to the pool instead of being closed.
+func rollback(ctx context.Context, tx pgx.Tx) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
 	defer cancel()
 	// A failed rollback closes the connection, which rolls back on the
