@@ -22,7 +22,6 @@ import (
 
 	"github.com/go-bizcircle/bizcircle"
 	"github.com/go-bizcircle/bizcircle/bizcircletest"
-	"github.com/go-bizcircle/bizcircle/internal/ctxsleep"
 )
 
 const sendUsage = `Usage: bizcircle send [flags]
@@ -390,7 +389,15 @@ func send(ctx context.Context, platform *bizcircletest.Platform, plaintext []byt
 	if o.retry {
 		base.Schedule = nil
 		base.Sleep = func(ctx context.Context, d time.Duration) error {
-			return ctxsleep.Sleep(ctx, time.Duration(float64(d)/o.speed))
+			// Inline, not internal/ctxsleep: cmd/bizcircle is to become a
+			// module of its own, which may not import the kit's internal
+			// packages.
+			select {
+			case <-time.After(time.Duration(float64(d) / o.speed)):
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
 		}
 	}
 	const maxShown = 10 // unexpected answers printed with --events
