@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -138,8 +139,9 @@ func (a *Admin) list(ctx context.Context, kinds []string, states ...rivertype.Jo
 
 // Failed returns the notification and points sync jobs that failed at least
 // once and have not succeeded since: retrying (retryable, or available or
-// running again after a failure), discarded (dead letters) and cancelled,
-// oldest first.
+// running again after a failure) and discarded (dead letters); and every
+// cancelled one, whether a worker cancelled it (the reason is its
+// LastError) or an operator did ([Admin.Cancel]). Oldest first.
 func (a *Admin) Failed(ctx context.Context) ([]Job, error) {
 	jobs, err := a.list(ctx, []string{KindNotification, KindSyncPoints},
 		rivertype.JobStateAvailable, rivertype.JobStateCancelled, rivertype.JobStateDiscarded,
@@ -149,7 +151,7 @@ func (a *Admin) Failed(ctx context.Context) ([]Job, error) {
 	}
 	failed := jobs[:0]
 	for _, j := range jobs {
-		if j.LastError != "" {
+		if j.LastError != "" || j.State == rivertype.JobStateCancelled {
 			failed = append(failed, j)
 		}
 	}
@@ -178,10 +180,17 @@ func (a *Admin) Unsynced(ctx context.Context) ([]Job, error) {
 	return unsynced, nil
 }
 
-// ErrNotReplayable is returned by [Admin.Replay] for a job that is running,
-// completed (replaying it would run its callback again) or already
-// waiting to run, and for a job of another kind.
-var ErrNotReplayable = errors.New("queue: job is not replayable")
+// Errors of [Admin.Replay] and [Admin.Cancel].
+var (
+	// ErrNotReplayable is returned by [Admin.Replay] for a job that is
+	// running, completed (replaying it would run its callback again) or
+	// already waiting to run, and for a job of another kind.
+	ErrNotReplayable = errors.New("queue: job is not replayable")
+	// ErrNotCancellable is returned by [Admin.Cancel] for a job that is
+	// running (its callback may be committing), completed, or already
+	// discarded or cancelled, and for a job of another kind.
+	ErrNotCancellable = errors.New("queue: job is not cancellable")
+)
 
 // Replay makes a retrying, discarded or cancelled job run again now, with
 // one more attempt if it had none left, and returns it as it now is. A job
@@ -192,31 +201,59 @@ var ErrNotReplayable = errors.New("queue: job is not replayable")
 // The state check and the retry are one repeatable-read transaction, so a
 // job that completes meanwhile is not run again: Replay fails instead.
 func (a *Admin) Replay(ctx context.Context, id int64) (Job, error) {
+	return a.transition(ctx, id, "replay", ErrNotReplayable, a.river.JobRetryTx,
+		rivertype.JobStateCancelled, rivertype.JobStateDiscarded, rivertype.JobStateRetryable, rivertype.JobStateScheduled)
+}
+
+// Cancel stops a job that waits to run (available or scheduled) or to run
+// again (retryable), such as a poisoned event that fails each attempt, and
+// returns it as it now is: cancelled, listed by [Admin.Failed] (and, for a
+// payment or a sync, by [Admin.Unsynced]) until River's cancelled-job
+// retention (24 hours by default) deletes it; [Admin.Replay] can run it
+// again until then. A job that is running, completed, discarded or
+// cancelled gives [ErrNotCancellable]; one that does not exist gives an
+// error matching rivertype.ErrNotFound.
+//
+// The state check and the cancel are one repeatable-read transaction, so a
+// job a worker takes meanwhile is not cancelled: Cancel fails instead.
+//
+// A cancelled job no longer holds its key: a re-push of a cancelled
+// notification by WeChat Pay is stored as a new job, and a cancelled sync's
+// transaction can be synced again with [Queue.SyncPointsTx].
+func (a *Admin) Cancel(ctx context.Context, id int64) (Job, error) {
+	return a.transition(ctx, id, "cancel", ErrNotCancellable, a.river.JobCancelTx,
+		rivertype.JobStateAvailable, rivertype.JobStateRetryable, rivertype.JobStateScheduled)
+}
+
+// transition applies op to job id if it is a notification or sync job in
+// one of from, in one repeatable-read transaction; otherwise, and when the
+// job changed meanwhile, it returns refused.
+func (a *Admin) transition(ctx context.Context, id int64, verb string, refused error,
+	op func(context.Context, pgx.Tx, int64) (*rivertype.JobRow, error), from ...rivertype.JobState) (Job, error) {
 	tx, err := a.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead})
 	if err != nil {
-		return Job{}, fmt.Errorf("queue: replay %d: %w", id, err)
+		return Job{}, fmt.Errorf("queue: %s %d: %w", verb, id, err)
 	}
 	defer pgtx.Rollback(ctx, tx)
 	row, err := a.river.JobGetTx(ctx, tx, id)
 	if err != nil {
-		return Job{}, fmt.Errorf("queue: replay %d: %w", id, err)
+		return Job{}, fmt.Errorf("queue: %s %d: %w", verb, id, err)
 	}
 	switch {
 	case row.Kind != KindNotification && row.Kind != KindSyncPoints:
-		return Job{}, fmt.Errorf("%w: %d is a %s job", ErrNotReplayable, id, row.Kind)
-	case row.State != rivertype.JobStateRetryable && row.State != rivertype.JobStateDiscarded &&
-		row.State != rivertype.JobStateCancelled && row.State != rivertype.JobStateScheduled:
-		return Job{}, fmt.Errorf("%w: %d is %s", ErrNotReplayable, id, row.State)
+		return Job{}, fmt.Errorf("%w: %d is a %s job", refused, id, row.Kind)
+	case !slices.Contains(from, row.State):
+		return Job{}, fmt.Errorf("%w: %d is %s", refused, id, row.State)
 	}
-	row, err = a.river.JobRetryTx(ctx, tx, id)
+	row, err = op(ctx, tx, id)
 	if err == nil {
 		err = tx.Commit(ctx)
 	}
 	if pgErr := (*pgconn.PgError)(nil); errors.As(err, &pgErr) && pgErr.Code == "40001" {
-		return Job{}, fmt.Errorf("%w: %d changed meanwhile", ErrNotReplayable, id)
+		return Job{}, fmt.Errorf("%w: %d changed meanwhile", refused, id)
 	}
 	if err != nil {
-		return Job{}, fmt.Errorf("queue: replay %d: %w", id, err)
+		return Job{}, fmt.Errorf("queue: %s %d: %w", verb, id, err)
 	}
 	return jobFromRow(row), nil
 }
