@@ -119,8 +119,12 @@ const listPage = 500
 
 // list returns every job of the queue's kinds in states, oldest first.
 func (a *Admin) list(ctx context.Context, kinds []string, states ...rivertype.JobState) ([]Job, error) {
-	params := river.NewJobListParams().Kinds(kinds...).States(states...).
-		OrderBy(river.JobListOrderByID, river.SortOrderAsc).First(listPage)
+	return a.listAll(ctx, river.NewJobListParams().Kinds(kinds...).States(states...))
+}
+
+// listAll returns every job params matches, oldest first.
+func (a *Admin) listAll(ctx context.Context, params *river.JobListParams) ([]Job, error) {
+	params = params.OrderBy(river.JobListOrderByID, river.SortOrderAsc).First(listPage)
 	var jobs []Job
 	for {
 		res, err := a.river.JobList(ctx, params)
@@ -161,9 +165,11 @@ func (a *Admin) Failed(ctx context.Context) ([]Job, error) {
 // Unsynced returns the payments whose points sync WeChat Pay has not
 // acknowledged yet, oldest first: points syncs not completed (waiting,
 // retrying, discarded or refused), and payment notifications not processed
-// yet, whose callback has not enqueued a sync. Completed syncs are kept only
-// for the completed-job retention, so this lists what is missing, not what
-// was ever sent.
+// yet, whose callback has not enqueued a sync. A payment is listed once, by
+// its newest sync: a refused sync superseded by a corrected one is not
+// listed, and a payment with an acknowledged (completed) sync is not listed
+// at all. Completed syncs are kept only for the completed-job retention, so
+// this lists what is missing, not what was ever sent.
 func (a *Admin) Unsynced(ctx context.Context) ([]Job, error) {
 	jobs, err := a.list(ctx, []string{KindNotification, KindSyncPoints},
 		rivertype.JobStateAvailable, rivertype.JobStateCancelled, rivertype.JobStateDiscarded,
@@ -171,20 +177,70 @@ func (a *Admin) Unsynced(ctx context.Context) ([]Job, error) {
 	if err != nil {
 		return nil, err
 	}
-	unsynced := jobs[:0]
+	candidates := jobs[:0]
+	seen := map[string]bool{} // transaction_ids of candidates
+	var ids []string
+	newestSync := map[string]int64{} // transaction_id → its newest sync job's ID
 	for _, j := range jobs {
-		if j.Kind == KindSyncPoints || j.EventType == bizcircle.EventPayment {
+		if j.Kind != KindSyncPoints && j.EventType != bizcircle.EventPayment {
+			continue
+		}
+		candidates = append(candidates, j)
+		if j.TransactionID == "" {
+			continue
+		}
+		if !seen[j.TransactionID] {
+			seen[j.TransactionID] = true
+			ids = append(ids, j.TransactionID)
+		}
+		if j.Kind == KindSyncPoints {
+			newestSync[j.TransactionID] = j.ID // jobs are in ID order
+		}
+	}
+	acked, err := a.acknowledged(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	unsynced := candidates[:0]
+	for _, j := range candidates {
+		switch {
+		case j.TransactionID == "":
+			unsynced = append(unsynced, j)
+		case acked[j.TransactionID]:
+		case j.Kind == KindSyncPoints && j.ID != newestSync[j.TransactionID]: // superseded
+		default:
 			unsynced = append(unsynced, j)
 		}
 	}
 	return unsynced, nil
 }
 
+// acknowledged returns which of transactionIDs have a completed points
+// sync.
+func (a *Admin) acknowledged(ctx context.Context, transactionIDs []string) (map[string]bool, error) {
+	acked := map[string]bool{}
+	for ids := range slices.Chunk(transactionIDs, listPage) {
+		jobs, err := a.listAll(ctx, river.NewJobListParams().Kinds(KindSyncPoints).States(rivertype.JobStateCompleted).
+			Where("args->>'transaction_id' = any(@bizcircle_transaction_ids::text[])",
+				river.NamedArgs{"bizcircle_transaction_ids": ids}))
+		if err != nil {
+			return nil, err
+		}
+		for _, j := range jobs {
+			acked[j.TransactionID] = true
+		}
+	}
+	return acked, nil
+}
+
 // Errors of [Admin.Replay] and [Admin.Cancel].
 var (
 	// ErrNotReplayable is returned by [Admin.Replay] for a job that is
 	// running, completed (replaying it would run its callback again) or
-	// already waiting to run, and for a job of another kind.
+	// already waiting to run; for a job superseded by a later job of the
+	// same key (a corrected sync of the same transaction, a re-push of a
+	// cancelled notification: replaying it would run the event twice); and
+	// for a job of another kind.
 	ErrNotReplayable = errors.New("queue: job is not replayable")
 	// ErrNotCancellable is returned by [Admin.Cancel] for a job that is
 	// running (its callback may be committing), completed, or already
@@ -194,9 +250,9 @@ var (
 
 // Replay makes a retrying, discarded or cancelled job run again now, with
 // one more attempt if it had none left, and returns it as it now is. A job
-// that is running, completed or already available gives
-// [ErrNotReplayable]; one that does not exist gives an error matching
-// rivertype.ErrNotFound.
+// that is running, completed or already available, or that a later job of
+// the same key superseded, gives [ErrNotReplayable]; one that does not
+// exist gives an error matching rivertype.ErrNotFound.
 //
 // The state check and the retry are one repeatable-read transaction, so a
 // job that completes meanwhile is not run again: Replay fails instead.
@@ -245,12 +301,18 @@ func (a *Admin) transition(ctx context.Context, id int64, verb string, refused e
 	case !slices.Contains(from, row.State):
 		return Job{}, fmt.Errorf("%w: %d is %s", refused, id, row.State)
 	}
+	key := jobFromRow(row).Key
 	row, err = op(ctx, tx, id)
 	if err == nil {
 		err = tx.Commit(ctx)
 	}
-	if pgErr := (*pgconn.PgError)(nil); errors.As(err, &pgErr) && pgErr.Code == "40001" {
-		return Job{}, fmt.Errorf("%w: %d changed meanwhile", refused, id)
+	if pgErr := (*pgconn.PgError)(nil); errors.As(err, &pgErr) {
+		switch pgErr.Code {
+		case "40001": // serialization_failure
+			return Job{}, fmt.Errorf("%w: %d changed meanwhile", refused, id)
+		case "23505": // unique_violation of River's unique index: another job holds the key
+			return Job{}, fmt.Errorf("%w: %d is superseded: a later job of key %s is waiting, running or done", refused, id, key)
+		}
 	}
 	if err != nil {
 		return Job{}, fmt.Errorf("queue: %s %d: %w", verb, id, err)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-bizcircle/bizcircle"
 	"github.com/go-bizcircle/bizcircle/bizcircletest"
+	"github.com/go-bizcircle/bizcircle/client"
 	"github.com/go-bizcircle/bizcircle/queue"
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
@@ -268,5 +269,111 @@ func waitBlockedBy(t *testing.T, e *env, pid uint32) {
 			t.Fatal("nothing waited for the other transaction's row lock within 30s")
 		}
 		time.Sleep(5 * time.Millisecond) // polling interval
+	}
+}
+
+// TestCorrectedSync: a sync WeChat Pay refused, then a corrected sync of the
+// same payment. While the corrected one waits, Unsynced lists the payment
+// once, by it; once WeChat Pay acknowledges it, not at all. Replaying the
+// refused sync is refused (it was superseded) and sends nothing.
+func TestCorrectedSync(t *testing.T) {
+	e := newEnv(t)
+	api, points := e.newAPI()
+	api.FailNext(1, bizcircletest.FailParamError)
+	q := e.newQueue(nil, queue.WithPointsClient(points, 1))
+	e.start(q)
+	p := bizcircletest.SamplePayment()
+	refused := enqueueSync(t, e, q, p)
+	e.waitState(q, refused, rivertype.JobStateCancelled)
+	if err := q.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx := context.Background()
+	unsynced := func() string {
+		t.Helper()
+		jobs, err := q.Admin().Unsynced(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, j := range jobs {
+			got = append(got, fmt.Sprintf("%d %s %s", j.ID, j.TransactionID, j.State))
+		}
+		return strings.Join(got, "\n")
+	}
+	if got, want := unsynced(), fmt.Sprintf("%d %s cancelled", refused, p.TransactionID); got != want {
+		t.Errorf("Unsynced after the refusal:\n%s\nwant:\n%s", got, want)
+	}
+
+	err := pgx.BeginFunc(ctx, e.pool, func(tx pgx.Tx) error {
+		enqueued, err := q.SyncPointsTx(ctx, tx, client.NewSyncPointsRequest(&p, 3, time.Now()))
+		if err == nil && !enqueued {
+			err = errors.New("not enqueued")
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatalf("SyncPointsTx of the corrected sync: %v", err)
+	}
+	var corrected int64
+	for _, j := range e.jobs(queue.KindSyncPoints) {
+		corrected = max(corrected, j.ID)
+	}
+	if corrected == refused {
+		t.Fatal("no corrected sync job")
+	}
+	if got, want := unsynced(), fmt.Sprintf("%d %s available", corrected, p.TransactionID); got != want {
+		t.Errorf("Unsynced while the corrected sync waits:\n%s\nwant:\n%s", got, want)
+	}
+
+	q2 := e.newQueue(nil, queue.WithPointsClient(points, 1))
+	e.start(q2)
+	e.waitState(q2, corrected, rivertype.JobStateCompleted)
+	if got := unsynced(); got != "" {
+		t.Errorf("Unsynced after WeChat Pay acknowledged the corrected sync:\n%s\nwant none", got)
+	}
+
+	_, err = q2.Admin().Replay(ctx, refused)
+	if !errors.Is(err, queue.ErrNotReplayable) || !strings.Contains(err.Error(), "superseded") {
+		t.Fatalf("Replay of the superseded refused sync: %v; want ErrNotReplayable: superseded", err)
+	}
+	if row, err := q2.River().JobGet(ctx, refused); err != nil || row.State != rivertype.JobStateCancelled {
+		t.Errorf("refused sync is %v (%v), want still cancelled", row.State, err)
+	}
+	if calls := syncCalls(api); calls[http.StatusBadRequest] != 1 || calls[http.StatusNoContent] != 1 || len(calls) != 2 {
+		t.Errorf("points syncs by status %v, want one 400 and one 204", calls)
+	}
+}
+
+// TestCancelledNotificationRepushed: WeChat Pay's re-push of a cancelled
+// payment is stored as a new job, which runs the callback once; replaying
+// the cancelled one is refused (it was superseded).
+func TestCancelledNotificationRepushed(t *testing.T) {
+	e := newEnv(t)
+	q := e.newQueue(nil)
+	p := bizcircletest.SamplePayment()
+	store(t, q, e, p)
+	ctx := context.Background()
+	old := e.jobByKey(paymentKey(p)).ID
+	if _, err := q.Admin().Cancel(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	store(t, q, e, p) // the re-push
+	if n := e.outcomes.count(bizcircle.OutcomeStored); n != 2 {
+		t.Fatalf("%d notifications stored, want 2: the re-push of a cancelled job is stored again", n)
+	}
+	_, err := q.Admin().Replay(ctx, old)
+	if !errors.Is(err, queue.ErrNotReplayable) || !strings.Contains(err.Error(), "superseded") {
+		t.Fatalf("Replay of the cancelled job: %v; want ErrNotReplayable: superseded", err)
+	}
+	e.start(q)
+	for _, j := range e.jobs(queue.KindNotification) {
+		if j.ID != old {
+			e.waitState(q, j.ID, rivertype.JobStateCompleted)
+		}
+	}
+	if runs, rows := e.mall.runCount(paymentKey(p)), e.mall.ledger.rows(t, paymentKey(p)); runs != 1 || rows != 1 {
+		t.Errorf("%d callback runs, %d ledger rows; want 1, 1", runs, rows)
 	}
 }
