@@ -7,9 +7,10 @@
 // (serve); and runs a fake WeChat Pay API for the smart business circle
 // calls, which checks the merchant's signatures, so an application under
 // local test points its wechatpay-go client at it (fakeapi). For queue mode
-// it migrates River's tables, runs a worker, lists failed jobs, replays dead
-// letters and lists unsynced payments (queue), and demo --queue runs the
-// whole loop against PostgreSQL.
+// it migrates River's tables, receives notifications into the queue (and,
+// on a test database only, processes them with print-only callbacks), lists
+// failed jobs, replays dead letters and lists unsynced payments (queue),
+// and demo --queue runs the whole loop against PostgreSQL.
 //
 // Usage:
 //

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-bizcircle/bizcircle"
 	"github.com/go-bizcircle/bizcircle/internal/testenv"
 	"github.com/jackc/pgx/v5"
 )
@@ -53,6 +55,9 @@ func TestQueueBadCommandLines(t *testing.T) {
 		{[]string{"queue", "replay", "x"}, exitUsage, `"x" is not a job ID`},
 		{[]string{"queue", "replay", "--discarded-since", "yesterday"}, exitUsage, "neither an RFC 3339 time nor a duration"},
 		{[]string{"queue", "failed", "extra"}, exitUsage, `unexpected argument "extra"`},
+		{[]string{"queue", "work"}, exitUsage, "nothing to run: give --addr"},
+		{[]string{"queue", "work", "--addr", "127.0.0.1:0", "--fail", "1"}, exitUsage, "--fail applies to the demo's workers: it needs --demo-callbacks"},
+		{[]string{"queue", "work", "--addr", "127.0.0.1:0", "--workers", "4"}, exitUsage, "--workers applies to the demo's workers"},
 		{[]string{"queue", "failed"}, exitFailure, "set --database-url or DATABASE_URL"},
 		{[]string{"queue", "migrate", "--database-url", "::not a url::"}, exitFailure, "not a PostgreSQL URL"},
 	}
@@ -96,7 +101,7 @@ func TestQueueWorkFailedReplay(t *testing.T) {
 	if r := runBinary(t, "queue", "migrate", "--schema", schema); r.code != exitOK || !strings.Contains(r.stdout, "up to date in schema "+schema) {
 		t.Fatalf("migrate: %v", r)
 	}
-	w := startQueueWork(t, "--schema", schema, "--dir", dir, "--fail", "2", "--max-attempts", "2")
+	w := startQueueWork(t, "--schema", schema, "--dir", dir, "--demo-callbacks", "--fail", "2", "--max-attempts", "2")
 	id := fmt.Sprintf("42%026d", time.Now().UnixNano())
 	if r := runBinary(t, "send", "--dir", dir, "--url", w.url, "--transaction-id", id); r.code != exitOK {
 		t.Fatalf("send: %v", r)
@@ -147,14 +152,15 @@ func startQueueWork(t *testing.T, args ...string) *served {
 }
 
 // terminate sends SIGTERM, as a process manager does, and returns the exit
-// code once the worker says it stopped.
+// code once the worker says it stopped. s.seen then holds all it printed.
 func (s *served) terminate(t *testing.T) int {
 	t.Helper()
 	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	s.waitFor(t, "bizcircle queue work: stopped")
-	for range s.lines {
+	for line := range s.lines {
+		s.seen = append(s.seen, line)
 	}
 	err := s.cmd.Wait()
 	if ee := (*exec.ExitError)(nil); errors.As(err, &ee) {
@@ -164,4 +170,92 @@ func (s *served) terminate(t *testing.T) int {
 		t.Fatal(err)
 	}
 	return 0
+}
+
+// newQueueDB is queueDB with keys from keygen and River's tables migrated:
+// it returns the schema and the key directory.
+func newQueueDB(t *testing.T) (schema, dir string) {
+	t.Helper()
+	schema = queueDB(t)
+	dir = filepath.Join(t.TempDir(), "keys")
+	if r := runInProcess(t, "keygen", "--dir", dir); r.code != exitOK {
+		t.Fatalf("keygen: %v", r)
+	}
+	if r := runInProcess(t, "queue", "migrate", "--schema", schema); r.code != exitOK {
+		t.Fatalf("migrate: %v", r)
+	}
+	return schema, dir
+}
+
+// storePayment stores a payment with a receive-only 'queue work' and stops
+// it; it returns the payment's transaction_id and all the worker printed.
+func storePayment(t *testing.T, schema, dir string) (transactionID string, printed []string) {
+	t.Helper()
+	w := startQueueWork(t, "--schema", schema, "--dir", dir)
+	transactionID = fmt.Sprintf("42%026d", time.Now().UnixNano())
+	if r := runBinary(t, "send", "--dir", dir, "--url", w.url, "--transaction-id", transactionID); r.code != exitOK {
+		t.Fatalf("send: %v", r)
+	}
+	w.waitFor(t, "→ 204 stored")
+	if code := w.terminate(t); code != exitOK {
+		t.Fatalf("queue work exited %d after SIGTERM, want 0", code)
+	}
+	return transactionID, w.seen
+}
+
+// jobState returns the state and attempts of the notification job of event
+// key, read from River's table.
+func jobState(t *testing.T, schema, key string) (state string, attempt int) {
+	t.Helper()
+	ctx := t.Context()
+	conn, err := pgx.Connect(ctx, os.Getenv("DATABASE_URL"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	err = conn.QueryRow(ctx, `SELECT state, attempt FROM `+pgx.Identifier{schema, "river_job"}.Sanitize()+
+		` WHERE kind = 'bizcircle_notification' AND args->>'key' = $1`, key).Scan(&state, &attempt)
+	if err != nil {
+		t.Fatalf("job of %s: %v", key, err)
+	}
+	return state, attempt
+}
+
+// TestQueueWorkLeavesRealJobs: without --demo-callbacks, 'queue work' only
+// receives: the payment it stored stays available, never attempted, and no
+// callback ran. With --demo-callbacks the same job is completed, after one
+// run of the print-only callback.
+func TestQueueWorkLeavesRealJobs(t *testing.T) {
+	schema, dir := newQueueDB(t)
+	id, printed := storePayment(t, schema, dir)
+	key := bizcircle.EventPayment + ":" + id
+	out := strings.Join(printed, "\n")
+	mustContain(t, "queue work", out, "no workers, stored notifications wait for the mall's own", "→ 204 stored", "stopped")
+	if strings.Contains(out, "openid=") || strings.Contains(out, "processed") {
+		t.Errorf("queue work without --demo-callbacks ran a callback:\n%s", out)
+	}
+	if state, attempt := jobState(t, schema, key); state != "available" || attempt != 0 {
+		t.Fatalf("the stored payment is %s after %d attempts, want available after 0", state, attempt)
+	}
+	if r := runInProcess(t, "queue", "reconcile", "--schema", schema); r.code != exitOK || !strings.Contains(r.stdout, id) {
+		t.Errorf("reconcile does not list the unprocessed payment: %v", r)
+	}
+
+	w := startQueueWork(t, "--schema", schema, "--dir", dir, "--demo-callbacks")
+	w.waitFor(t, "✓ processed MALL_TRANSACTION.SUCCESS")
+	if code := w.terminate(t); code != exitOK {
+		t.Errorf("queue work --demo-callbacks exited %d after SIGTERM, want 0", code)
+	}
+	out = strings.Join(w.seen, "\n")
+	mustContain(t, "queue work --demo-callbacks", out, "with the demo's print-only callbacks, which complete notifications without awarding points")
+	if n := strings.Count(out, "transaction_id="+id); n != 1 {
+		t.Errorf("the print-only callback ran %d times for the payment, want 1:\n%s", n, out)
+	}
+	if state, attempt := jobState(t, schema, key); state != "completed" || attempt != 1 {
+		t.Errorf("the payment is %s after %d attempts, want completed after 1", state, attempt)
+	}
+	if r := runInProcess(t, "queue", "work", "--help"); r.code != exitOK ||
+		!strings.Contains(r.stdout, "-demo-callbacks") || !strings.Contains(r.stdout, "Use --demo-callbacks only on a test database") {
+		t.Errorf("queue work --help does not warn about --demo-callbacks: %v", r)
+	}
 }
