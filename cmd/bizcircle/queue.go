@@ -40,6 +40,8 @@ Commands:
   replay     run jobs again: 'replay ID...', or every dead letter discarded
              since a time: 'replay --discarded-since 2026-05-20T00:00:00+08:00'
              (or a duration: --discarded-since 24h)
+  cancel     stop jobs that wait to run or to run again (a poisoned event):
+             'cancel ID...'
   reconcile  list the payments whose points sync WeChat Pay has not
              acknowledged yet, oldest first
 
@@ -57,6 +59,7 @@ var queueCommands = []queueCommand{
 	{"work", queueWorkUsage, runQueueWork},
 	{"failed", "Usage: bizcircle queue failed [flags]\n\nLists the notification and points sync jobs that failed and have not succeeded\nsince, oldest first: retrying, discarded (dead letters) and cancelled.\n", runQueueFailed},
 	{"replay", "Usage: bizcircle queue replay [flags] ID... | bizcircle queue replay [flags] --discarded-since TIME\n\nRuns retrying, discarded or cancelled jobs again now, with one more attempt if\nthey had none left. Completed and running jobs are refused: replaying them\nwould run their callbacks again. Flags come before the IDs.\n", runQueueReplay},
+	{"cancel", "Usage: bizcircle queue cancel [flags] ID...\n\nCancels jobs that wait to run (available, scheduled) or to run again\n(retrying): they run no more, and 'queue failed' lists them as cancelled until\nRiver deletes cancelled jobs (after 24 hours by default); 'queue replay ID'\nruns one again until then. Running, completed, discarded and cancelled jobs\nare refused. A cancelled notification no longer holds its event: WeChat Pay's\nnext re-push of it is stored as a new job. Flags come before the IDs.\n", runQueueCancel},
 	{"reconcile", "Usage: bizcircle queue reconcile [flags]\n\nLists the payments whose points sync WeChat Pay has not acknowledged, oldest\nfirst: payment notifications not processed yet, and syncs waiting, retrying,\ndiscarded or refused (cancelled, with WeChat Pay's answer).\n", runQueueReconcile},
 }
 
@@ -208,28 +211,12 @@ func listJobs(ctx context.Context, q *queueFlags, args []string, stdout, stderr 
 
 func runQueueReplay(ctx context.Context, q *queueFlags, args []string, stdout, stderr io.Writer) int {
 	since := q.fs.String("discarded-since", "", "replay every dead letter discarded since `TIME` (RFC 3339, or a duration such as 24h)")
-	// Unlike parseFlags, job IDs follow the flags.
-	switch err := q.fs.Parse(args); {
-	case errors.Is(err, flag.ErrHelp):
-		fmt.Fprint(stdout, q.synopsis, "\nFlags:\n")
-		q.fs.SetOutput(stdout)
-		q.fs.PrintDefaults()
-		q.fs.SetOutput(io.Discard)
-		return exitOK
-	case err != nil:
-		return usageError(stderr, q.fs, "%v", err)
+	ids, ok, code := parseIDs(q, args, stdout, stderr)
+	if !ok {
+		return code
 	}
-	ids := q.fs.Args()
 	if (*since == "") == (len(ids) == 0) {
 		return usageError(stderr, q.fs, "give job IDs or --discarded-since, not both or neither")
-	}
-	var idNums []int64
-	for _, s := range ids {
-		id, err := strconv.ParseInt(s, 10, 64)
-		if err != nil || id <= 0 {
-			return usageError(stderr, q.fs, "%q is not a job ID", s)
-		}
-		idNums = append(idNums, id)
 	}
 	var sinceTime time.Time
 	if *since != "" {
@@ -254,19 +241,79 @@ func runQueueReplay(ctx context.Context, q *queueFlags, args []string, stdout, s
 			failed++
 		}
 	}
-	for _, id := range idNums {
-		j, err := a.Replay(ctx, id)
+	done, n := eachJob(ctx, a, (*queue.Admin).Replay, ids, "replay", stderr)
+	return reportJobs(stdout, append(replayed, done...), failed+n,
+		"%d jobs replayed: they run again as soon as a worker is free\n")
+}
+
+func runQueueCancel(ctx context.Context, q *queueFlags, args []string, stdout, stderr io.Writer) int {
+	ids, ok, code := parseIDs(q, args, stdout, stderr)
+	if !ok {
+		return code
+	}
+	if len(ids) == 0 {
+		return usageError(stderr, q.fs, "give the IDs of the jobs to cancel")
+	}
+	a, closeFn, ok := q.admin(ctx, stderr)
+	if !ok {
+		return exitFailure
+	}
+	defer closeFn()
+	cancelled, failed := eachJob(ctx, a, (*queue.Admin).Cancel, ids, "cancel", stderr)
+	return reportJobs(stdout, cancelled, failed,
+		"%d jobs cancelled: they run no more; 'bizcircle queue replay ID' runs one again\n")
+}
+
+// parseIDs parses args, flags then job IDs, with q's flag set. It returns
+// ok when the command should run; otherwise code is the exit code, as
+// parseFlags gives it.
+func parseIDs(q *queueFlags, args []string, stdout, stderr io.Writer) (ids []int64, ok bool, code int) {
+	switch err := q.fs.Parse(args); {
+	case errors.Is(err, flag.ErrHelp):
+		fmt.Fprint(stdout, q.synopsis, "\nFlags:\n")
+		q.fs.SetOutput(stdout)
+		q.fs.PrintDefaults()
+		q.fs.SetOutput(io.Discard)
+		return nil, false, exitOK
+	case err != nil:
+		return nil, false, usageError(stderr, q.fs, "%v", err)
+	}
+	for _, s := range q.fs.Args() {
+		id, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || id <= 0 {
+			return nil, false, usageError(stderr, q.fs, "%q is not a job ID", s)
+		}
+		ids = append(ids, id)
+	}
+	return ids, true, exitOK
+}
+
+// eachJob runs op on each job of ids, printing each error on stderr, and
+// returns the jobs op changed and how many it did not.
+func eachJob(ctx context.Context, a *queue.Admin, op func(*queue.Admin, context.Context, int64) (queue.Job, error),
+	ids []int64, name string, stderr io.Writer) (changed []queue.Job, failed int) {
+	for _, id := range ids {
+		j, err := op(a, ctx, id)
 		if err != nil {
-			fmt.Fprintf(stderr, "bizcircle queue replay: %v\n", err)
+			fmt.Fprintf(stderr, "bizcircle queue %s: %v\n", name, err)
 			failed++
 			continue
 		}
-		replayed = append(replayed, j)
+		changed = append(changed, j)
 	}
-	if len(replayed) > 0 {
-		printJobs(stdout, replayed)
+	return changed, failed
+}
+
+// reportJobs prints the jobs a command changed and summary with their
+// count, and returns the exit code. When it changed none and failed, the
+// errors already said it all: it prints nothing.
+func reportJobs(stdout io.Writer, changed []queue.Job, failed int, summary string) int {
+	if len(changed) > 0 {
+		printJobs(stdout, changed)
 	}
-	fmt.Fprintf(stdout, "%d jobs replayed: they run again as soon as a worker is free\n", len(replayed))
+	if len(changed) > 0 || failed == 0 {
+		fmt.Fprintf(stdout, summary, len(changed))
+	}
 	if failed > 0 {
 		return exitFailure
 	}

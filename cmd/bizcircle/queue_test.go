@@ -55,6 +55,8 @@ func TestQueueBadCommandLines(t *testing.T) {
 		{[]string{"queue", "replay", "x"}, exitUsage, `"x" is not a job ID`},
 		{[]string{"queue", "replay", "--discarded-since", "yesterday"}, exitUsage, "neither an RFC 3339 time nor a duration"},
 		{[]string{"queue", "failed", "extra"}, exitUsage, `unexpected argument "extra"`},
+		{[]string{"queue", "cancel"}, exitUsage, "give the IDs of the jobs to cancel"},
+		{[]string{"queue", "cancel", "5", "x"}, exitUsage, `"x" is not a job ID`},
 		{[]string{"queue", "work"}, exitUsage, "nothing to run: give --addr"},
 		{[]string{"queue", "work", "--addr", "127.0.0.1:0", "--fail", "1"}, exitUsage, "--fail applies to the demo's workers: it needs --demo-callbacks"},
 		{[]string{"queue", "work", "--addr", "127.0.0.1:0", "--workers", "4"}, exitUsage, "--workers applies to the demo's workers"},
@@ -133,8 +135,8 @@ func TestQueueWorkFailedReplay(t *testing.T) {
 		t.Fatalf("replay: %v", r)
 	}
 	w.waitFor(t, "✓ processed MALL_TRANSACTION.SUCCESS")
-	if r := runBinary(t, "queue", "replay", "--schema", schema, jobID); r.code != exitFailure || !strings.Contains(r.stderr, "not replayable") {
-		t.Errorf("replay of a completed job: %v", r)
+	if r := runBinary(t, "queue", "replay", "--schema", schema, jobID); r.code != exitFailure || !strings.Contains(r.stderr, "not replayable") || r.stdout != "" {
+		t.Errorf("replay of a completed job: %v\nwant exit 1, the error on stderr and nothing on stdout", r)
 	}
 	if r := runBinary(t, "queue", "failed", "--schema", schema); !strings.Contains(r.stdout, "no failed jobs") {
 		t.Errorf("failed after the replay: %v", r)
@@ -257,5 +259,51 @@ func TestQueueWorkLeavesRealJobs(t *testing.T) {
 	if r := runInProcess(t, "queue", "work", "--help"); r.code != exitOK ||
 		!strings.Contains(r.stdout, "-demo-callbacks") || !strings.Contains(r.stdout, "Use --demo-callbacks only on a test database") {
 		t.Errorf("queue work --help does not warn about --demo-callbacks: %v", r)
+	}
+}
+
+// TestQueueCancel cancels a stored payment with 'queue cancel', which prints
+// it cancelled; 'queue failed' lists it cancelled. Cancelling it again, and
+// cancelling or replaying a job that does not exist, print the error alone.
+func TestQueueCancel(t *testing.T) {
+	schema, dir := newQueueDB(t)
+	id, _ := storePayment(t, schema, dir)
+	r := runInProcess(t, "queue", "reconcile", "--schema", schema)
+	var jobID string
+	for line := range strings.Lines(r.stdout) {
+		if strings.Contains(line, id) {
+			jobID = strings.Fields(line)[0]
+		}
+	}
+	if jobID == "" {
+		t.Fatalf("reconcile does not list the payment: %v", r)
+	}
+
+	r = runInProcess(t, "queue", "cancel", "--schema", schema, jobID)
+	if r.code != exitOK || r.stderr != "" {
+		t.Fatalf("cancel: %v", r)
+	}
+	mustContain(t, "queue cancel", r.stdout, "ID", "STATE", jobID, id, "cancelled", "0/25", "1 jobs cancelled")
+	r = runInProcess(t, "queue", "failed", "--schema", schema)
+	mustContain(t, "queue failed", r.stdout, jobID, id, "cancelled", "1 failed jobs")
+	if state, attempt := jobState(t, schema, bizcircle.EventPayment+":"+id); state != "cancelled" || attempt != 0 {
+		t.Errorf("the payment is %s after %d attempts, want cancelled after 0", state, attempt)
+	}
+
+	tests := []struct {
+		args     []string
+		inStderr string
+	}{
+		{[]string{"cancel", jobID}, "job is not cancellable: " + jobID + " is cancelled"},
+		{[]string{"cancel", "999999999"}, "not found"},
+		{[]string{"replay", "999999999"}, "not found"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " ")+" prints the error alone", func(t *testing.T) {
+			r := runInProcess(t, append([]string{"queue", tt.args[0], "--schema", schema}, tt.args[1:]...)...)
+			if r.code != exitFailure || !strings.Contains(r.stderr, tt.inStderr) || r.stdout != "" {
+				t.Errorf("got %v\nwant exit 1, %q on stderr and nothing on stdout", r, tt.inStderr)
+			}
+		})
 	}
 }
