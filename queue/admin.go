@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -117,8 +118,12 @@ const listPage = 500
 
 // list returns every job of the queue's kinds in states, oldest first.
 func (a *Admin) list(ctx context.Context, kinds []string, states ...rivertype.JobState) ([]Job, error) {
-	params := river.NewJobListParams().Kinds(kinds...).States(states...).
-		OrderBy(river.JobListOrderByID, river.SortOrderAsc).First(listPage)
+	return a.listAll(ctx, river.NewJobListParams().Kinds(kinds...).States(states...))
+}
+
+// listAll returns every job params matches, oldest first.
+func (a *Admin) listAll(ctx context.Context, params *river.JobListParams) ([]Job, error) {
+	params = params.OrderBy(river.JobListOrderByID, river.SortOrderAsc).First(listPage)
 	var jobs []Job
 	for {
 		res, err := a.river.JobList(ctx, params)
@@ -137,8 +142,9 @@ func (a *Admin) list(ctx context.Context, kinds []string, states ...rivertype.Jo
 
 // Failed returns the notification and points sync jobs that failed at least
 // once and have not succeeded since: retrying (retryable, or available or
-// running again after a failure), discarded (dead letters) and cancelled,
-// oldest first.
+// running again after a failure) and discarded (dead letters); and every
+// cancelled one, whether a worker cancelled it (the reason is its
+// LastError) or an operator did ([Admin.Cancel]). Oldest first.
 func (a *Admin) Failed(ctx context.Context) ([]Job, error) {
 	jobs, err := a.list(ctx, []string{KindNotification, KindSyncPoints},
 		rivertype.JobStateAvailable, rivertype.JobStateCancelled, rivertype.JobStateDiscarded,
@@ -148,7 +154,7 @@ func (a *Admin) Failed(ctx context.Context) ([]Job, error) {
 	}
 	failed := jobs[:0]
 	for _, j := range jobs {
-		if j.LastError != "" {
+		if j.LastError != "" || j.State == rivertype.JobStateCancelled {
 			failed = append(failed, j)
 		}
 	}
@@ -158,9 +164,11 @@ func (a *Admin) Failed(ctx context.Context) ([]Job, error) {
 // Unsynced returns the payments whose points sync WeChat Pay has not
 // acknowledged yet, oldest first: points syncs not completed (waiting,
 // retrying, discarded or refused), and payment notifications not processed
-// yet, whose callback has not enqueued a sync. Completed syncs are kept only
-// for the completed-job retention, so this lists what is missing, not what
-// was ever sent.
+// yet, whose callback has not enqueued a sync. A payment is listed once, by
+// its newest sync: a refused sync superseded by a corrected one is not
+// listed, and a payment with an acknowledged (completed) sync is not listed
+// at all. Completed syncs are kept only for the completed-job retention, so
+// this lists what is missing, not what was ever sent.
 func (a *Admin) Unsynced(ctx context.Context) ([]Job, error) {
 	jobs, err := a.list(ctx, []string{KindNotification, KindSyncPoints},
 		rivertype.JobStateAvailable, rivertype.JobStateCancelled, rivertype.JobStateDiscarded,
@@ -168,54 +176,145 @@ func (a *Admin) Unsynced(ctx context.Context) ([]Job, error) {
 	if err != nil {
 		return nil, err
 	}
-	unsynced := jobs[:0]
+	candidates := jobs[:0]
+	seen := map[string]bool{} // transaction_ids of candidates
+	var ids []string
+	newestSync := map[string]int64{} // transaction_id → its newest sync job's ID
 	for _, j := range jobs {
-		if j.Kind == KindSyncPoints || j.EventType == bizcircle.EventPayment {
+		if j.Kind != KindSyncPoints && j.EventType != bizcircle.EventPayment {
+			continue
+		}
+		candidates = append(candidates, j)
+		if j.TransactionID == "" {
+			continue
+		}
+		if !seen[j.TransactionID] {
+			seen[j.TransactionID] = true
+			ids = append(ids, j.TransactionID)
+		}
+		if j.Kind == KindSyncPoints {
+			newestSync[j.TransactionID] = j.ID // jobs are in ID order
+		}
+	}
+	acked, err := a.acknowledged(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	unsynced := candidates[:0]
+	for _, j := range candidates {
+		switch {
+		case j.TransactionID == "":
+			unsynced = append(unsynced, j)
+		case acked[j.TransactionID]:
+		case j.Kind == KindSyncPoints && j.ID != newestSync[j.TransactionID]: // superseded
+		default:
 			unsynced = append(unsynced, j)
 		}
 	}
 	return unsynced, nil
 }
 
-// ErrNotReplayable is returned by [Admin.Replay] for a job that is running,
-// completed (replaying it would run its callback again) or already
-// waiting to run, and for a job of another kind.
-var ErrNotReplayable = errors.New("queue: job is not replayable")
+// acknowledged returns which of transactionIDs have a completed points
+// sync.
+func (a *Admin) acknowledged(ctx context.Context, transactionIDs []string) (map[string]bool, error) {
+	acked := map[string]bool{}
+	for ids := range slices.Chunk(transactionIDs, listPage) {
+		jobs, err := a.listAll(ctx, river.NewJobListParams().Kinds(KindSyncPoints).States(rivertype.JobStateCompleted).
+			Where("args->>'transaction_id' = any(@bizcircle_transaction_ids::text[])",
+				river.NamedArgs{"bizcircle_transaction_ids": ids}))
+		if err != nil {
+			return nil, err
+		}
+		for _, j := range jobs {
+			acked[j.TransactionID] = true
+		}
+	}
+	return acked, nil
+}
+
+// Errors of [Admin.Replay] and [Admin.Cancel].
+var (
+	// ErrNotReplayable is returned by [Admin.Replay] for a job that is
+	// running, completed (replaying it would run its callback again) or
+	// already waiting to run; for a job superseded by a later job of the
+	// same key (a corrected sync of the same transaction, a re-push of a
+	// cancelled notification: replaying it would run the event twice); and
+	// for a job of another kind.
+	ErrNotReplayable = errors.New("queue: job is not replayable")
+	// ErrNotCancellable is returned by [Admin.Cancel] for a job that is
+	// running (its callback may be committing), completed, or already
+	// discarded or cancelled, and for a job of another kind.
+	ErrNotCancellable = errors.New("queue: job is not cancellable")
+)
 
 // Replay makes a retrying, discarded or cancelled job run again now, with
 // one more attempt if it had none left, and returns it as it now is. A job
-// that is running, completed or already available gives
-// [ErrNotReplayable]; one that does not exist gives an error matching
-// rivertype.ErrNotFound.
+// that is running, completed or already available, or that a later job of
+// the same key superseded, gives [ErrNotReplayable]; one that does not
+// exist gives an error matching rivertype.ErrNotFound.
 //
 // The state check and the retry are one repeatable-read transaction, so a
 // job that completes meanwhile is not run again: Replay fails instead.
 func (a *Admin) Replay(ctx context.Context, id int64) (Job, error) {
+	return a.transition(ctx, id, "replay", ErrNotReplayable, a.river.JobRetryTx,
+		rivertype.JobStateCancelled, rivertype.JobStateDiscarded, rivertype.JobStateRetryable, rivertype.JobStateScheduled)
+}
+
+// Cancel stops a job that waits to run (available or scheduled) or to run
+// again (retryable), such as a poisoned event that fails each attempt, and
+// returns it as it now is: cancelled, listed by [Admin.Failed] (and, for a
+// payment or a sync, by [Admin.Unsynced]) until River's cancelled-job
+// retention (24 hours by default) deletes it; [Admin.Replay] can run it
+// again until then. A job that is running, completed, discarded or
+// cancelled gives [ErrNotCancellable]; one that does not exist gives an
+// error matching rivertype.ErrNotFound.
+//
+// The state check and the cancel are one repeatable-read transaction, so a
+// job a worker takes meanwhile is not cancelled: Cancel fails instead.
+//
+// A cancelled job no longer holds its key: a re-push of a cancelled
+// notification by WeChat Pay is stored as a new job, and a cancelled sync's
+// transaction can be synced again with [Queue.SyncPointsTx].
+func (a *Admin) Cancel(ctx context.Context, id int64) (Job, error) {
+	return a.transition(ctx, id, "cancel", ErrNotCancellable, a.river.JobCancelTx,
+		rivertype.JobStateAvailable, rivertype.JobStateRetryable, rivertype.JobStateScheduled)
+}
+
+// transition applies op to job id if it is a notification or sync job in
+// one of from, in one repeatable-read transaction; otherwise, and when the
+// job changed meanwhile, it returns refused.
+func (a *Admin) transition(ctx context.Context, id int64, verb string, refused error,
+	op func(context.Context, pgx.Tx, int64) (*rivertype.JobRow, error), from ...rivertype.JobState) (Job, error) {
 	tx, err := a.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead})
 	if err != nil {
-		return Job{}, fmt.Errorf("queue: replay %d: %w", id, err)
+		return Job{}, fmt.Errorf("queue: %s %d: %w", verb, id, err)
 	}
 	defer tx.Rollback(ctx) // after Commit, a no-op
 	row, err := a.river.JobGetTx(ctx, tx, id)
 	if err != nil {
-		return Job{}, fmt.Errorf("queue: replay %d: %w", id, err)
+		return Job{}, fmt.Errorf("queue: %s %d: %w", verb, id, err)
 	}
 	switch {
 	case row.Kind != KindNotification && row.Kind != KindSyncPoints:
-		return Job{}, fmt.Errorf("%w: %d is a %s job", ErrNotReplayable, id, row.Kind)
-	case row.State != rivertype.JobStateRetryable && row.State != rivertype.JobStateDiscarded &&
-		row.State != rivertype.JobStateCancelled && row.State != rivertype.JobStateScheduled:
-		return Job{}, fmt.Errorf("%w: %d is %s", ErrNotReplayable, id, row.State)
+		return Job{}, fmt.Errorf("%w: %d is a %s job", refused, id, row.Kind)
+	case !slices.Contains(from, row.State):
+		return Job{}, fmt.Errorf("%w: %d is %s", refused, id, row.State)
 	}
-	row, err = a.river.JobRetryTx(ctx, tx, id)
+	key := jobFromRow(row).Key
+	row, err = op(ctx, tx, id)
 	if err == nil {
 		err = tx.Commit(ctx)
 	}
-	if pgErr := (*pgconn.PgError)(nil); errors.As(err, &pgErr) && pgErr.Code == "40001" {
-		return Job{}, fmt.Errorf("%w: %d changed meanwhile", ErrNotReplayable, id)
+	if pgErr := (*pgconn.PgError)(nil); errors.As(err, &pgErr) {
+		switch pgErr.Code {
+		case "40001": // serialization_failure
+			return Job{}, fmt.Errorf("%w: %d changed meanwhile", refused, id)
+		case "23505": // unique_violation of River's unique index: another job holds the key
+			return Job{}, fmt.Errorf("%w: %d is superseded: a later job of key %s is waiting, running or done", refused, id, key)
+		}
 	}
 	if err != nil {
-		return Job{}, fmt.Errorf("queue: replay %d: %w", id, err)
+		return Job{}, fmt.Errorf("queue: %s %d: %w", verb, id, err)
 	}
 	return jobFromRow(row), nil
 }

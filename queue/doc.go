@@ -60,6 +60,6 @@
 // # Operations
 //
 // [Migrate] creates River's tables with River's migrations. [Admin] lists
-// failed jobs and unsynced payments, and replays jobs, with the database
-// alone.
+// failed jobs and unsynced payments, replays jobs ([Admin.Replay]) and
+// cancels poisoned ones ([Admin.Cancel]), with the database alone.
 package queue

@@ -7,9 +7,10 @@
 // (serve); and runs a fake WeChat Pay API for the smart business circle
 // calls, which checks the merchant's signatures, so an application under
 // local test points its wechatpay-go client at it (fakeapi). For queue mode
-// it migrates River's tables, runs a worker, lists failed jobs, replays dead
-// letters and lists unsynced payments (queue), and demo --queue runs the
-// whole loop against PostgreSQL.
+// it migrates River's tables, receives notifications into the queue (and,
+// on a test database only, processes them with print-only callbacks), lists
+// failed jobs, replays or cancels jobs and lists unsynced payments (queue),
+// and demo --queue runs the whole loop against PostgreSQL.
 //
 // Usage:
 //
@@ -49,7 +50,7 @@ var commands = []command{
 	{"keygen", "write a test platform key pair and APIv3 key for serve, send and fakeapi", runKeygen},
 	{"send", "sign, encrypt and POST notifications of any event type to a URL, as WeChat Pay does", runSend},
 	{"serve", "run a reference receiver that prints each event", runServe},
-	{"queue", "queue mode on PostgreSQL: migrate, work, failed, replay, reconcile", runQueue},
+	{"queue", "queue mode on PostgreSQL: migrate, work, failed, replay, cancel, reconcile", runQueue},
 }
 
 func main() {

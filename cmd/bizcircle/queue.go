@@ -18,6 +18,7 @@ import (
 	"github.com/go-bizcircle/bizcircle"
 	"github.com/go-bizcircle/bizcircle/queue"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
 	"github.com/wechatpay-apiv3/wechatpay-go/core/auth/verifiers"
 )
 
@@ -29,16 +30,18 @@ plaintext: jobs hold none.
 
 Commands:
   migrate    create or update River's tables with River's own migrations
-  work       run a worker process: it processes stored notifications with
-             the reference callbacks of 'bizcircle serve' (printing each
-             event), and with --addr also receives them; SIGTERM or Ctrl-C
-             stops it cleanly
+  work       receive notifications into the queue (--addr); it processes
+             none of them unless --demo-callbacks, which completes them with
+             print-only callbacks that award no points: test databases only;
+             SIGTERM or Ctrl-C stops it cleanly
   failed     list the notification and points sync jobs that failed and have
              not succeeded since: retrying, discarded (dead letters) and
              cancelled, with event type, attempts and last error
   replay     run jobs again: 'replay ID...', or every dead letter discarded
              since a time: 'replay --discarded-since 2026-05-20T00:00:00+08:00'
              (or a duration: --discarded-since 24h)
+  cancel     stop jobs that wait to run or to run again (a poisoned event):
+             'cancel ID...'
   reconcile  list the payments whose points sync WeChat Pay has not
              acknowledged yet, oldest first
 
@@ -56,6 +59,7 @@ var queueCommands = []queueCommand{
 	{"work", queueWorkUsage, runQueueWork},
 	{"failed", "Usage: bizcircle queue failed [flags]\n\nLists the notification and points sync jobs that failed and have not succeeded\nsince, oldest first: retrying, discarded (dead letters) and cancelled.\n", runQueueFailed},
 	{"replay", "Usage: bizcircle queue replay [flags] ID... | bizcircle queue replay [flags] --discarded-since TIME\n\nRuns retrying, discarded or cancelled jobs again now, with one more attempt if\nthey had none left. Completed and running jobs are refused: replaying them\nwould run their callbacks again. Flags come before the IDs.\n", runQueueReplay},
+	{"cancel", "Usage: bizcircle queue cancel [flags] ID...\n\nCancels jobs that wait to run (available, scheduled) or to run again\n(retrying): they run no more, and 'queue failed' lists them as cancelled until\nRiver deletes cancelled jobs (after 24 hours by default); 'queue replay ID'\nruns one again until then. Running, completed, discarded and cancelled jobs\nare refused. A cancelled notification no longer holds its event: WeChat Pay's\nnext re-push of it is stored as a new job. Flags come before the IDs.\n", runQueueCancel},
 	{"reconcile", "Usage: bizcircle queue reconcile [flags]\n\nLists the payments whose points sync WeChat Pay has not acknowledged, oldest\nfirst: payment notifications not processed yet, and syncs waiting, retrying,\ndiscarded or refused (cancelled, with WeChat Pay's answer).\n", runQueueReconcile},
 }
 
@@ -207,28 +211,12 @@ func listJobs(ctx context.Context, q *queueFlags, args []string, stdout, stderr 
 
 func runQueueReplay(ctx context.Context, q *queueFlags, args []string, stdout, stderr io.Writer) int {
 	since := q.fs.String("discarded-since", "", "replay every dead letter discarded since `TIME` (RFC 3339, or a duration such as 24h)")
-	// Unlike parseFlags, job IDs follow the flags.
-	switch err := q.fs.Parse(args); {
-	case errors.Is(err, flag.ErrHelp):
-		fmt.Fprint(stdout, q.synopsis, "\nFlags:\n")
-		q.fs.SetOutput(stdout)
-		q.fs.PrintDefaults()
-		q.fs.SetOutput(io.Discard)
-		return exitOK
-	case err != nil:
-		return usageError(stderr, q.fs, "%v", err)
+	ids, ok, code := parseIDs(q, args, stdout, stderr)
+	if !ok {
+		return code
 	}
-	ids := q.fs.Args()
 	if (*since == "") == (len(ids) == 0) {
 		return usageError(stderr, q.fs, "give job IDs or --discarded-since, not both or neither")
-	}
-	var idNums []int64
-	for _, s := range ids {
-		id, err := strconv.ParseInt(s, 10, 64)
-		if err != nil || id <= 0 {
-			return usageError(stderr, q.fs, "%q is not a job ID", s)
-		}
-		idNums = append(idNums, id)
 	}
 	var sinceTime time.Time
 	if *since != "" {
@@ -253,19 +241,79 @@ func runQueueReplay(ctx context.Context, q *queueFlags, args []string, stdout, s
 			failed++
 		}
 	}
-	for _, id := range idNums {
-		j, err := a.Replay(ctx, id)
+	done, n := eachJob(ctx, a, (*queue.Admin).Replay, ids, "replay", stderr)
+	return reportJobs(stdout, append(replayed, done...), failed+n,
+		"%d jobs replayed: they run again as soon as a worker is free\n")
+}
+
+func runQueueCancel(ctx context.Context, q *queueFlags, args []string, stdout, stderr io.Writer) int {
+	ids, ok, code := parseIDs(q, args, stdout, stderr)
+	if !ok {
+		return code
+	}
+	if len(ids) == 0 {
+		return usageError(stderr, q.fs, "give the IDs of the jobs to cancel")
+	}
+	a, closeFn, ok := q.admin(ctx, stderr)
+	if !ok {
+		return exitFailure
+	}
+	defer closeFn()
+	cancelled, failed := eachJob(ctx, a, (*queue.Admin).Cancel, ids, "cancel", stderr)
+	return reportJobs(stdout, cancelled, failed,
+		"%d jobs cancelled: they run no more; 'bizcircle queue replay ID' runs one again\n")
+}
+
+// parseIDs parses args, flags then job IDs, with q's flag set. It returns
+// ok when the command should run; otherwise code is the exit code, as
+// parseFlags gives it.
+func parseIDs(q *queueFlags, args []string, stdout, stderr io.Writer) (ids []int64, ok bool, code int) {
+	switch err := q.fs.Parse(args); {
+	case errors.Is(err, flag.ErrHelp):
+		fmt.Fprint(stdout, q.synopsis, "\nFlags:\n")
+		q.fs.SetOutput(stdout)
+		q.fs.PrintDefaults()
+		q.fs.SetOutput(io.Discard)
+		return nil, false, exitOK
+	case err != nil:
+		return nil, false, usageError(stderr, q.fs, "%v", err)
+	}
+	for _, s := range q.fs.Args() {
+		id, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || id <= 0 {
+			return nil, false, usageError(stderr, q.fs, "%q is not a job ID", s)
+		}
+		ids = append(ids, id)
+	}
+	return ids, true, exitOK
+}
+
+// eachJob runs op on each job of ids, printing each error on stderr, and
+// returns the jobs op changed and how many it did not.
+func eachJob(ctx context.Context, a *queue.Admin, op func(*queue.Admin, context.Context, int64) (queue.Job, error),
+	ids []int64, name string, stderr io.Writer) (changed []queue.Job, failed int) {
+	for _, id := range ids {
+		j, err := op(a, ctx, id)
 		if err != nil {
-			fmt.Fprintf(stderr, "bizcircle queue replay: %v\n", err)
+			fmt.Fprintf(stderr, "bizcircle queue %s: %v\n", name, err)
 			failed++
 			continue
 		}
-		replayed = append(replayed, j)
+		changed = append(changed, j)
 	}
-	if len(replayed) > 0 {
-		printJobs(stdout, replayed)
+	return changed, failed
+}
+
+// reportJobs prints the jobs a command changed and summary with their
+// count, and returns the exit code. When it changed none and failed, the
+// errors already said it all: it prints nothing.
+func reportJobs(stdout io.Writer, changed []queue.Job, failed int, summary string) int {
+	if len(changed) > 0 {
+		printJobs(stdout, changed)
 	}
-	fmt.Fprintf(stdout, "%d jobs replayed: they run again as soon as a worker is free\n", len(replayed))
+	if len(changed) > 0 || failed == 0 {
+		fmt.Fprintf(stdout, summary, len(changed))
+	}
 	if failed > 0 {
 		return exitFailure
 	}
@@ -309,28 +357,51 @@ func oneLine(s string, max int) string {
 
 const queueWorkUsage = `Usage: bizcircle queue work [flags]
 
-A reference worker process: it verifies each stored notification again with
-the keys from 'bizcircle keygen' (the server's half) and runs the reference
-callbacks of 'bizcircle serve', which print each event, with River's retries.
-With --addr it also receives notifications (the queue-mode endpoint), so
-'bizcircle send' can post to it. SIGTERM or Ctrl-C stops it: running jobs get
---stop-timeout to finish, then roll back and run again later.
+Receives notifications into the queue: with --addr it serves the queue-mode
+endpoint, which verifies each notification with the keys from 'bizcircle
+keygen' (the server's half) and stores it as a job, so 'bizcircle send' can
+post to it. It processes no stored notification: that is the mall's own
+worker, a program with the mall's callbacks (see package queue's example).
 
-A mall's own worker is a program of its own with its callbacks: see package
-queue's example.
+--demo-callbacks also runs workers that process stored notifications with
+the print-only callbacks of 'bizcircle serve', with River's retries. Those
+award no points and enqueue no points sync, yet mark each notification
+processed for good. On a mall's database that loses real payments: their
+points are never awarded, WeChat Pay's re-push is answered 204 as a
+duplicate, 'queue replay' refuses them and 'queue reconcile' no longer lists
+them. Use --demo-callbacks only on a test database.
+
+SIGTERM or Ctrl-C stops it: with --demo-callbacks, running jobs get
+--stop-timeout to finish, then roll back and run again later.
 `
+
+// demoOnlyFlags are the flags of queue work that only apply to the demo's
+// workers.
+var demoOnlyFlags = []string{"fail", "max-attempts", "stop-timeout", "workers"}
 
 func runQueueWork(ctx context.Context, q *queueFlags, args []string, stdout, stderr io.Writer) int {
 	fs := q.fs
 	dir := fs.String("dir", defaultKeyDir, "`directory` of the keys written by 'bizcircle keygen'")
-	addr := fs.String("addr", "", "also receive notifications on `address` (e.g. 127.0.0.1:8080)")
+	addr := fs.String("addr", "", "receive notifications on `address` (e.g. 127.0.0.1:8080)")
 	path := fs.String("path", "/wechat/bizcircle", "URL `path` of the notification endpoint, with --addr")
-	workers := fs.Int("workers", queue.DefaultWorkers, "notification jobs run at once")
-	fail := fs.Int("fail", 0, "fail each event's callback its first `N` runs, to watch River retry")
-	stopTimeout := fs.Duration("stop-timeout", queue.DefaultStopTimeout, "how long running jobs may finish on SIGTERM")
-	maxAttempts := fs.Int("max-attempts", queue.DefaultMaxAttempts, "attempts before a job is discarded (a dead letter)")
+	demo := fs.Bool("demo-callbacks", false, "also process stored notifications with the demo's print-only callbacks: they complete\nreal notifications without awarding points or syncing them (test databases only)")
+	workers := fs.Int("workers", queue.DefaultWorkers, "notification jobs run at once, with --demo-callbacks")
+	fail := fs.Int("fail", 0, "fail each event's callback its first `N` runs, to watch River retry, with --demo-callbacks")
+	stopTimeout := fs.Duration("stop-timeout", queue.DefaultStopTimeout, "how long running jobs may finish on SIGTERM, with --demo-callbacks")
+	maxAttempts := fs.Int("max-attempts", queue.DefaultMaxAttempts, "attempts before a job is discarded (a dead letter), with --demo-callbacks")
 	if ok, code := parseFlags(fs, q.synopsis, args, stdout, stderr); !ok {
 		return code
+	}
+	if !*demo {
+		for _, name := range demoOnlyFlags {
+			if isSet(fs, name) {
+				return usageError(stderr, fs, "--%s applies to the demo's workers: it needs --demo-callbacks", name)
+			}
+		}
+		if *addr == "" {
+			return usageError(stderr, fs, "nothing to run: give --addr to receive notifications; "+
+				"only on a test database, --demo-callbacks processes them with print-only callbacks")
+		}
 	}
 	if *workers < 1 || *maxAttempts < 1 || *fail < 0 || *stopTimeout <= 0 {
 		return usageError(stderr, fs, "--workers, --max-attempts and --stop-timeout must be positive, --fail not negative")
@@ -343,7 +414,11 @@ func runQueueWork(ctx context.Context, q *queueFlags, args []string, stdout, std
 		fmt.Fprintf(stderr, "bizcircle queue work: %v\n", err)
 		return exitFailure
 	}
-	pool, err := q.connect(ctx, int32(*workers)+8)
+	conns := int32(8) // the endpoint's group commits and River's own
+	if *demo {
+		conns += int32(*workers)
+	}
+	pool, err := q.connect(ctx, conns)
 	if err != nil {
 		fmt.Fprintf(stderr, "bizcircle queue work: %v\n", err)
 		return exitFailure
@@ -351,6 +426,8 @@ func runQueueWork(ctx context.Context, q *queueFlags, args []string, stdout, std
 	defer pool.Close()
 
 	p := &printer{w: stdout}
+	// Without --demo-callbacks the callbacks only say which events the
+	// endpoint takes: no worker runs them.
 	cb := &receiver{print: p.printf, failures: *fail, failed: map[string]int{}}
 	verifier := verifiers.NewSHA256WithRSAPubkeyVerifier(keys.publicKeyID, *keys.publicKey)
 	qu, err := queue.New(pool, keys.apiV3Key, verifier, cb, append(q.options(),
@@ -360,7 +437,12 @@ func runQueueWork(ctx context.Context, q *queueFlags, args []string, stdout, std
 		fmt.Fprintf(stderr, "bizcircle queue work: %v\n", err)
 		return exitFailure
 	}
-	if err := qu.Start(ctx); err != nil {
+	if *demo {
+		err = qu.Start(ctx)
+	} else {
+		_, err = qu.River().JobList(ctx, river.NewJobListParams().First(1)) // River's tables are there
+	}
+	if err != nil {
 		qu.Close()
 		fmt.Fprintf(stderr, "bizcircle queue work: %v (did you run 'bizcircle queue migrate'?)\n", err)
 		return exitFailure
@@ -381,7 +463,13 @@ func runQueueWork(ctx context.Context, q *queueFlags, args []string, stdout, std
 		go func() { errc <- srv.Serve(ln) }()
 		listening = fmt.Sprintf(", receiving on http://%s%s", ln.Addr(), *path)
 	}
-	p.printf("bizcircle queue work: %d workers (public key %s)%s; SIGTERM or Ctrl-C stops", *workers, keys.publicKeyID, listening)
+	if *demo {
+		p.printf("bizcircle queue work: %d workers with the demo's print-only callbacks, which complete notifications without awarding points (public key %s)%s; SIGTERM or Ctrl-C stops",
+			*workers, keys.publicKeyID, listening)
+	} else {
+		p.printf("bizcircle queue work: no workers, stored notifications wait for the mall's own (public key %s)%s; SIGTERM or Ctrl-C stops",
+			keys.publicKeyID, listening)
+	}
 
 	code := exitOK
 	select {
@@ -390,7 +478,11 @@ func runQueueWork(ctx context.Context, q *queueFlags, args []string, stdout, std
 		code = exitFailure
 	case <-ctx.Done():
 	}
-	p.printf("bizcircle queue work: stopping: running jobs get %v to finish", *stopTimeout)
+	if *demo {
+		p.printf("bizcircle queue work: stopping: running jobs get %v to finish", *stopTimeout)
+	} else {
+		p.printf("bizcircle queue work: stopping")
+	}
 	if srv != nil {
 		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
