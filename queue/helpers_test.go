@@ -381,3 +381,27 @@ func (e *env) breakLedger() (fix func()) {
 	}
 	return func() { broken.Store(false) }
 }
+
+// lazyPool returns a pool of a server that does not exist, closed when the
+// test ends: pgxpool connects lazily, so tests that reach no server use it.
+func lazyPool(t testing.TB) *pgxpool.Pool {
+	t.Helper()
+	pool, err := pgxpool.New(context.Background(), "postgres://nobody@127.0.0.1:1/none")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
+}
+
+// lazyQueue returns a Queue on a lazyPool, closed when the test ends.
+func lazyQueue(t testing.TB, opts ...queue.Option) *queue.Queue {
+	t.Helper()
+	wechat := bizcircletest.NewPlatform()
+	q, err := queue.New(lazyPool(t), wechat.APIv3Key, wechat.Verifier(), &mall{}, append([]queue.Option{queue.WithLogger(quiet)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { q.Close() })
+	return q
+}

@@ -60,7 +60,9 @@ type syncRequest struct {
 //
 // It returns false, with no error, when a sync of r.TransactionID is
 // already enqueued (or was sent within the completed-job retention). An
-// invalid r is a [*client.ValidationError].
+// invalid r is a [*client.ValidationError]. A nil tx, or the one [Tx] or
+// pgdedupe.Tx returns outside a callback, is an error matching [ErrNoTx]
+// or pgdedupe.ErrNoTx: nothing is enqueued.
 //
 // Sending a sync twice: the worker always sends the request as enqueued,
 // so a retry after a network error that hid a success repeats the identical
@@ -71,6 +73,9 @@ type syncRequest struct {
 // TotalPoints nil unless the balance cannot go stale: a sync sent after a
 // day-long outage carries the balance as it was when it was enqueued.
 func (q *Queue) SyncPointsTx(ctx context.Context, tx pgx.Tx, r client.SyncPointsRequest) (enqueued bool, err error) {
+	if tx == nil {
+		return false, fmt.Errorf("queue: SyncPointsTx: %w", ErrNoTx)
+	}
 	if err := r.Validate(); err != nil {
 		return false, fmt.Errorf("queue: SyncPointsTx: %w", err)
 	}
