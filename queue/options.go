@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"time"
 
 	"github.com/go-bizcircle/bizcircle"
@@ -78,6 +79,7 @@ type options struct {
 	maxBatch           int
 	committers         int
 	points             *client.Client
+	prior              bizcircle.Deduper
 	meta               func(context.Context, *bizcircle.Notification) map[string]string
 	river              []func(*river.Config)
 
@@ -122,8 +124,9 @@ func WithSchema(schema string) Option {
 // WithBizcircle passes options to the decoder and dispatcher inside the
 // queue: [bizcircle.On], [bizcircle.OnUnknown], [bizcircle.WithObserver],
 // [bizcircle.WithClock], [bizcircle.WithCallbackTimeout] and the others.
-// [bizcircle.WithDeduper] has no effect: River's unique jobs deduplicate.
-// Default: none.
+// [bizcircle.WithDeduper] cannot apply (River's unique jobs deduplicate) and
+// is an error from [New]: to recognise the events a previous mode's Deduper
+// processed, use [WithPriorDeduper]. Default: none.
 func WithBizcircle(opts ...bizcircle.Option) Option {
 	return func(o *options) { o.bizcircle = append(o.bizcircle, opts...) }
 }
@@ -303,6 +306,47 @@ func WithPointsClient(c *client.Client, workers int) Option {
 		}
 		o.points, o.syncWorkers = c, workers
 	}
+}
+
+// WithPriorDeduper makes the endpoint store each notification through d,
+// the [bizcircle.Deduper] of the mode the mall is switching from (pgdedupe,
+// redisdedupe or its own, with the same table or key prefix): d.Do runs the
+// store, keyed as in every mode ([bizcircle.Dispatcher.EventKey]). So an
+// event the previous mode already processed, which WeChat Pay may still
+// retry or re-push, is answered 204 as a duplicate and makes no job; an event
+// the previous mode is processing at that moment gets d's answer for it
+// (its in-flight wait, then 500 and a retry); any other event is stored as
+// usual, and d marks its key done once the job is stored. A store that fails
+// is returned from d.Do's function, so d releases the key and WeChat Pay's
+// retry stores it again; a failure of d itself is answered 500 (errors wrap
+// [bizcircle.ErrDeduper], or are [bizcircle.ErrInFlight]).
+//
+// Replicas of both modes may run side by side while the switch rolls out:
+// through d, each event is processed by one of them, once.
+//
+// Remove it once WeChat Pay's 24h4m of retries have passed since the
+// previous mode answered its last notification; until then each
+// notification costs d's round trips too. A key d marks this way means
+// "stored in the queue", not "processed": a mall that switches back to d's
+// mode within d's TTL gets 204 for those events there and runs no callback,
+// so keep the queue's workers running until every job is completed (see
+// [Admin.Failed]). A nil d, typed nil pointers included, is an error from
+// [New]. Default: none.
+func WithPriorDeduper(d bizcircle.Deduper) Option {
+	return func(o *options) {
+		if d == nil || isNilPointer(d) {
+			o.fail("WithPriorDeduper: nil Deduper")
+			return
+		}
+		o.prior = d
+	}
+}
+
+// isNilPointer reports a nil pointer in an interface (an ignored
+// constructor error).
+func isNilPointer(v any) bool {
+	rv := reflect.ValueOf(v)
+	return rv.Kind() == reflect.Pointer && rv.IsNil()
 }
 
 // WithMeta sets the function that fills [NotificationArgs.Meta] on the

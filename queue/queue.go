@@ -49,7 +49,9 @@ type Queue struct {
 //
 // New starts the endpoint's group-commit goroutines ([WithGroupCommit]);
 // [Queue.Start] starts the workers; [Queue.Close] stops both. Its errors are
-// those of [bizcircle.New], a nil pool, and invalid options.
+// those of [bizcircle.New], a nil pool, and invalid options, among them
+// options that cannot apply, such as [bizcircle.WithDeduper] in
+// [WithBizcircle].
 func New(pool *pgxpool.Pool, apiV3Key string, verifier auth.Verifier, cb bizcircle.Callbacks, opts ...Option) (*Queue, error) {
 	if pool == nil {
 		return nil, errors.New("queue: nil pool")
@@ -79,15 +81,25 @@ func New(pool *pgxpool.Pool, apiV3Key string, verifier auth.Verifier, cb bizcirc
 	return q, nil
 }
 
+// errWithDeduper refuses bizcircle.WithDeduper among WithBizcircle's
+// options, which queue mode cannot apply.
+var errWithDeduper = errors.New("queue: WithBizcircle(bizcircle.WithDeduper(…)) cannot apply: River's unique jobs deduplicate in queue mode; " +
+	"to answer the events a previous mode's Deduper processed as duplicates, use WithPriorDeduper")
+
 // newDispatcher returns a Dispatcher whose Deduper runs the callback: River
-// deduplicates. It turns NewDispatcher's panics into errors.
+// deduplicates. A Deduper among opts is an error. It turns NewDispatcher's
+// panics into errors.
 func newDispatcher(cb bizcircle.Callbacks, opts []bizcircle.Option) (d *bizcircle.Dispatcher, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("%v", p)
 		}
 	}()
-	return bizcircle.NewDispatcher(cb, append(opts[:len(opts):len(opts)], bizcircle.WithDeduper(runDeduper{}))...), nil
+	d = bizcircle.NewDispatcher(cb, append([]bizcircle.Option{bizcircle.WithDeduper(runDeduper{})}, opts...)...)
+	if _, ok := d.Deduper().(runDeduper); !ok {
+		return nil, errWithDeduper
+	}
+	return d, nil
 }
 
 // runDeduper runs every callback: in queue mode River's unique jobs and the
