@@ -272,8 +272,30 @@ func (e *env) newQueue(pool *pgxpool.Pool, opts ...queue.Option) *queue.Queue {
 	return q
 }
 
-// start starts q's workers.
-func (e *env) start(q *queue.Queue) {
+// newOutbox returns an Outbox on the env's schema and pool, closed when the
+// test ends. Later opts win.
+func (e *env) newOutbox(opts ...queue.Option) *queue.Outbox {
+	e.t.Helper()
+	all := append([]queue.Option{
+		queue.WithSchema(e.schema),
+		queue.WithLogger(quiet),
+		queue.WithRetryPolicy(immediately{}),
+		queue.WithRiverConfig(testRiver),
+	}, opts...)
+	ob, err := queue.NewOutbox(e.pool, e.platform.APIv3Key, all...)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() {
+		if err := ob.Close(); err != nil {
+			e.t.Errorf("Close: %v", err)
+		}
+	})
+	return ob
+}
+
+// start starts the workers of q, a Queue or an Outbox.
+func (e *env) start(q interface{ Start(context.Context) error }) {
 	e.t.Helper()
 	if err := q.Start(context.Background()); err != nil {
 		e.t.Fatal(err)
@@ -325,9 +347,14 @@ func (e *env) onlyJob(kind string) *rivertype.JobRow {
 	return jobs[0]
 }
 
+// riverOf is a Queue or an Outbox: what has a River client.
+type riverOf interface {
+	River() *river.Client[pgx.Tx]
+}
+
 // waitState polls until job id is in state, failing after a generous
 // deadline; it returns the job.
-func (e *env) waitState(q *queue.Queue, id int64, state rivertype.JobState) *rivertype.JobRow {
+func (e *env) waitState(q riverOf, id int64, state rivertype.JobState) *rivertype.JobRow {
 	e.t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {

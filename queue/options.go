@@ -57,8 +57,9 @@ const (
 // retries span 24h4m.
 const minCompletedRetention = bizcircle.DefaultTTL
 
-// An Option configures [New] and [NewAdmin]. NewAdmin uses only WithSchema
-// and WithLogger.
+// An Option configures [New], [NewOutbox], [NewAdmin] and [Migrate].
+// NewAdmin and Migrate use only WithSchema and WithLogger. NewOutbox refuses
+// the options that configure notifications.
 type Option func(*options)
 
 type options struct {
@@ -83,7 +84,10 @@ type options struct {
 	meta               func(context.Context, *bizcircle.Notification) map[string]string
 	river              []func(*river.Config)
 
-	err error // the first invalid option
+	// notificationOption names the first option given that configures
+	// notifications, which NewOutbox cannot apply.
+	notificationOption string
+	err                error // the first invalid option
 }
 
 func newOptions(opts []Option) (options, error) {
@@ -108,6 +112,14 @@ func newOptions(opts []Option) (options, error) {
 	return o, o.err
 }
 
+// forNotifications records that the option name, which configures
+// notifications, was given.
+func (o *options) forNotifications(name string) {
+	if o.notificationOption == "" {
+		o.notificationOption = name
+	}
+}
+
 func (o *options) fail(format string, args ...any) {
 	if o.err == nil {
 		o.err = errors.New("queue: " + fmt.Sprintf(format, args...))
@@ -128,7 +140,10 @@ func WithSchema(schema string) Option {
 // is an error from [New]: to recognise the events a previous mode's Deduper
 // processed, use [WithPriorDeduper]. Default: none.
 func WithBizcircle(opts ...bizcircle.Option) Option {
-	return func(o *options) { o.bizcircle = append(o.bizcircle, opts...) }
+	return func(o *options) {
+		o.forNotifications("WithBizcircle")
+		o.bizcircle = append(o.bizcircle, opts...)
+	}
 }
 
 // WithAPIv3Keys adds APIv3 keys tried after the primary one, as
@@ -162,6 +177,7 @@ func WithLogger(l *slog.Logger) Option {
 // Default: [DefaultWorkers] (32).
 func WithWorkers(n int) Option {
 	return func(o *options) {
+		o.forNotifications("WithWorkers")
 		if n < 1 {
 			o.fail("WithWorkers: need at least 1 worker")
 			return
@@ -255,6 +271,7 @@ func WithJobTimeout(d time.Duration) Option {
 // is an error from [New]. Default: [DefaultInsertTimeout] (2 seconds).
 func WithInsertTimeout(d time.Duration) Option {
 	return func(o *options) {
+		o.forNotifications("WithInsertTimeout")
 		if d <= 0 || d > 4*time.Second {
 			o.fail("WithInsertTimeout: want a timeout above 0 and at most 4s")
 			return
@@ -285,6 +302,7 @@ func WithStopTimeout(d time.Duration) Option {
 // [New]. Default: [DefaultMaxBatch] (128), [DefaultCommitters] (2).
 func WithGroupCommit(maxBatch, committers int) Option {
 	return func(o *options) {
+		o.forNotifications("WithGroupCommit")
 		if maxBatch < 1 || committers < 1 {
 			o.fail("WithGroupCommit: maxBatch and committers must be at least 1")
 			return
@@ -294,9 +312,9 @@ func WithGroupCommit(maxBatch, committers int) Option {
 }
 
 // WithPointsClient sets the client that sends the points syncs enqueued by
-// [Queue.SyncPointsTx], and makes [Queue.Start] work [QueueSync] with
-// workers sync workers. A process without it stores syncs but does not send
-// them. A nil client or workers below 1 is an error from [New]. Default:
+// [Queue.SyncPointsTx] or [Outbox.SyncPointsTx], and makes [Queue.Start] or
+// [Outbox.Start] work [QueueSync] with workers sync workers. A process
+// without it stores syncs but does not send them. A nil client or workers below 1 is an error from [New]. Default:
 // none.
 func WithPointsClient(c *client.Client, workers int) Option {
 	return func(o *options) {
@@ -334,6 +352,7 @@ func WithPointsClient(c *client.Client, workers int) Option {
 // [New]. Default: none.
 func WithPriorDeduper(d bizcircle.Deduper) Option {
 	return func(o *options) {
+		o.forNotifications("WithPriorDeduper")
 		if d == nil || isNilPointer(d) {
 			o.fail("WithPriorDeduper: nil Deduper")
 			return
@@ -355,7 +374,10 @@ func isNilPointer(v any) bool {
 // context; keep the map small and never put plaintext in it. nil stores no
 // Meta. Default: the Request-ID, under "request_id", when there is one.
 func WithMeta(fn func(ctx context.Context, n *bizcircle.Notification) map[string]string) Option {
-	return func(o *options) { o.meta = fn }
+	return func(o *options) {
+		o.forNotifications("WithMeta")
+		o.meta = fn
+	}
 }
 
 // WithRiverConfig lets fn change River's configuration after the queue set
