@@ -59,7 +59,9 @@ const minCompletedRetention = bizcircle.DefaultTTL
 
 // An Option configures [New], [NewOutbox], [NewAdmin] and [Migrate].
 // NewAdmin and Migrate use only WithSchema and WithLogger. NewOutbox refuses
-// the options that configure notifications.
+// the options that configure notifications. An invalid value, which each
+// option's documentation calls an error from New, is an error from whichever
+// of them it is given to.
 type Option func(*options)
 
 type options struct {
@@ -314,8 +316,8 @@ func WithGroupCommit(maxBatch, committers int) Option {
 // WithPointsClient sets the client that sends the points syncs enqueued by
 // [Queue.SyncPointsTx] or [Outbox.SyncPointsTx], and makes [Queue.Start] or
 // [Outbox.Start] work [QueueSync] with workers sync workers. A process
-// without it stores syncs but does not send them. A nil client or workers below 1 is an error from [New]. Default:
-// none.
+// without it stores syncs but does not send them. A nil client or workers
+// below 1 is an error from [New] and [NewOutbox]. Default: none.
 func WithPointsClient(c *client.Client, workers int) Option {
 	return func(o *options) {
 		if c == nil || workers < 1 {
