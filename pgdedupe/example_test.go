@@ -2,7 +2,6 @@ package pgdedupe_test
 
 import (
 	"context"
-	"errors"
 	"log"
 	"net/http"
 	"os"
@@ -41,14 +40,23 @@ func Example_pointsLedger() {
 	}
 
 	// award adds points (negative to take them back) in the callback's
-	// transaction.
+	// transaction. The ledger keeps one row per event whatever writes it
+	// (another mode, before a switch):
+	//
+	//	CREATE TABLE points_ledger (
+	//		id       bigserial PRIMARY KEY,
+	//		openid   text   NOT NULL,
+	//		event_id text   NOT NULL UNIQUE, -- transaction_id or refund_id
+	//		points   bigint NOT NULL
+	//	);
 	award := func(ctx context.Context, openID, eventID string, points int64) error {
 		tx, ok := pgdedupe.Tx(ctx)
 		if !ok {
-			return errors.New("not in a pgdedupe callback")
+			return pgdedupe.ErrNoTx // not behind the Deduper
 		}
 		_, err := tx.Exec(ctx,
-			`INSERT INTO points_ledger (openid, event_id, points) VALUES ($1, $2, $3)`,
+			`INSERT INTO points_ledger (openid, event_id, points) VALUES ($1, $2, $3)
+			ON CONFLICT (event_id) DO NOTHING`, // awarded already: nothing to add
 			openID, eventID, points)
 		return err // an error rolls back the row and the dedupe mark: WeChat retries
 	}

@@ -143,11 +143,17 @@ type txKey struct{}
 // that got ctx. Write the callback's records with it so they commit together
 // with the dedupe row; do not use it after the callback returns, nor from
 // several goroutines at once. Its Commit and Rollback return [ErrTxOwned];
-// Begin starts a savepoint as usual. ok is false when ctx does not come from
-// a pgdedupe callback.
+// Begin starts a savepoint as usual.
+//
+// ok is false when ctx does not come from a pgdedupe callback; tx is then
+// not nil but fails every call with [ErrNoTx] (LargeObjects and Conn
+// excepted), so code that ignores ok gets an error rather than a panic, and
+// writes nothing outside the Deduper's transaction.
 func Tx(ctx context.Context) (tx pgx.Tx, ok bool) {
-	tx, ok = ctx.Value(txKey{}).(pgx.Tx)
-	return tx, ok
+	if tx, ok := ctx.Value(txKey{}).(pgx.Tx); ok {
+		return tx, true
+	}
+	return noTx{}, false
 }
 
 // callbackTx is the transaction the callback gets: the Deduper ends it.

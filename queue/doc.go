@@ -48,14 +48,23 @@
 //
 // WeChat Pay sends refund notifications only for payments whose points were
 // synced. [Queue.SyncPointsTx] enqueues the sync in the callback's
-// transaction (queue mode's [Tx], or pgdedupe.Tx): the points and their sync
-// commit together, no connection is held across the call to WeChat Pay,
-// and the sync outlives any outage of WeChat Pay's API. With
-// [WithPointsClient], a sync worker sends it with client.SyncPoints: 5xx,
+// transaction ([Tx]): the points and their sync commit together, no
+// connection is held across the call to WeChat Pay, and the sync outlives
+// any outage of WeChat Pay's API. Modes that run callbacks on the request
+// use the outbox on its own: [NewOutbox], whose [Outbox.SyncPointsTx] takes
+// pgdedupe.Tx's transaction, or any of yours. With [WithPointsClient], a
+// sync worker sends it with client.SyncPoints: 5xx,
 // 429 and network errors are retried on River's schedule, other 4xx cancel
 // the job with WeChat Pay's code and message recorded. The sync's request is
 // sealed with a key derived from the APIv3 key: River's tables show only the
 // transaction_id.
+//
+// # Switching modes
+//
+// A mall that moves to queue mode from pgdedupe or redisdedupe sets
+// [WithPriorDeduper] to the Deduper it used, for WeChat Pay's 24h4m of
+// retries: events the previous mode processed are answered as duplicates
+// and make no job.
 //
 // # Operations
 //

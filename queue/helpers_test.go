@@ -19,9 +19,11 @@ import (
 	"github.com/go-bizcircle/bizcircle"
 	"github.com/go-bizcircle/bizcircle/bizcircletest"
 	"github.com/go-bizcircle/bizcircle/client"
+	"github.com/go-bizcircle/bizcircle/pgdedupe"
 	"github.com/go-bizcircle/bizcircle/queue"
 	"github.com/go-bizcircle/bizcircle/testenv"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
@@ -107,14 +109,32 @@ func newLedger(t testing.TB, pool *pgxpool.Pool, schema string) ledger {
 	return l
 }
 
-// award inserts a ledger row in the job's transaction.
+// award inserts a ledger row in the callback's transaction: the queue job's,
+// or pgdedupe's in the modes a mall switches from; a Redis callback, which
+// has none, writes through the pool.
 func (l ledger) award(ctx context.Context, key, openID string, points int64) error {
-	tx, ok := queue.Tx(ctx)
-	if !ok {
-		return fmt.Errorf("no job transaction in the callback's context")
+	var db interface {
+		Exec(context.Context, string, ...any) (pgconn.CommandTag, error)
+	} = l.pool
+	if tx, ok := callbackTx(ctx); ok {
+		db = tx
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO `+l.ident+` (event_key, openid, points) VALUES ($1, $2, $3)`, key, openID, points)
+	_, err := db.Exec(ctx, `INSERT INTO `+l.ident+` (event_key, openid, points) VALUES ($1, $2, $3)`, key, openID, points)
 	return err
+}
+
+// callbackTx returns the transaction of the queue job or pgdedupe delivery
+// running the callback that got ctx.
+func callbackTx(ctx context.Context) (pgx.Tx, bool) {
+	if tx, ok := queue.Tx(ctx); ok {
+		return tx, true
+	}
+	return pgdedupe.Tx(ctx)
+}
+
+// A syncer enqueues points syncs: a Queue or an Outbox.
+type syncer interface {
+	SyncPointsTx(ctx context.Context, tx pgx.Tx, r client.SyncPointsRequest) (bool, error)
 }
 
 // rows returns how many ledger rows key has.
@@ -132,12 +152,13 @@ func (l ledger) rows(t testing.TB, key string) int {
 type mall struct {
 	ledger ledger
 	runs   sync.Map // event key → *atomic.Int32, callback runs
-	// before runs in each callback after the ledger row, with the event key
-	// and the run number (1 for the first); its error fails the callback.
+	// before runs in each callback after its writes (the ledger row and the
+	// sync), before it returns, with the event key and the run number (1 for
+	// the first); its error fails the callback.
 	before func(ctx context.Context, key string, run int32) error
 	// syncs, when set, enqueues a points sync for each payment, in the
 	// callback's transaction.
-	syncs *queue.Queue
+	syncs syncer
 }
 
 func (m *mall) run(ctx context.Context, key, openID string, points int64, then func() error) error {
@@ -149,13 +170,13 @@ func (m *mall) run(ctx context.Context, key, openID string, points int64, then f
 	if err := m.ledger.award(ctx, key, openID, points); err != nil {
 		return err
 	}
-	if m.before != nil {
-		if err := m.before(ctx, key, run); err != nil {
+	if then != nil {
+		if err := then(); err != nil {
 			return err
 		}
 	}
-	if then != nil {
-		return then()
+	if m.before != nil {
+		return m.before(ctx, key, run)
 	}
 	return nil
 }
@@ -166,7 +187,7 @@ func (m *mall) OnPayment(ctx context.Context, e *bizcircle.PaymentEvent) error {
 		if m.syncs == nil {
 			return nil
 		}
-		tx, _ := queue.Tx(ctx)
+		tx, _ := callbackTx(ctx)
 		_, err := m.syncs.SyncPointsTx(ctx, tx, client.NewSyncPointsRequest(e, points, time.Now()))
 		return err
 	})
@@ -251,8 +272,30 @@ func (e *env) newQueue(pool *pgxpool.Pool, opts ...queue.Option) *queue.Queue {
 	return q
 }
 
-// start starts q's workers.
-func (e *env) start(q *queue.Queue) {
+// newOutbox returns an Outbox on the env's schema and pool, closed when the
+// test ends. Later opts win.
+func (e *env) newOutbox(opts ...queue.Option) *queue.Outbox {
+	e.t.Helper()
+	all := append([]queue.Option{
+		queue.WithSchema(e.schema),
+		queue.WithLogger(quiet),
+		queue.WithRetryPolicy(immediately{}),
+		queue.WithRiverConfig(testRiver),
+	}, opts...)
+	ob, err := queue.NewOutbox(e.pool, e.platform.APIv3Key, all...)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() {
+		if err := ob.Close(); err != nil {
+			e.t.Errorf("Close: %v", err)
+		}
+	})
+	return ob
+}
+
+// start starts the workers of q, a Queue or an Outbox.
+func (e *env) start(q interface{ Start(context.Context) error }) {
 	e.t.Helper()
 	if err := q.Start(context.Background()); err != nil {
 		e.t.Fatal(err)
@@ -304,9 +347,14 @@ func (e *env) onlyJob(kind string) *rivertype.JobRow {
 	return jobs[0]
 }
 
+// riverOf is a Queue or an Outbox: what has a River client.
+type riverOf interface {
+	River() *river.Client[pgx.Tx]
+}
+
 // waitState polls until job id is in state, failing after a generous
 // deadline; it returns the job.
-func (e *env) waitState(q *queue.Queue, id int64, state rivertype.JobState) *rivertype.JobRow {
+func (e *env) waitState(q riverOf, id int64, state rivertype.JobState) *rivertype.JobRow {
 	e.t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -380,4 +428,28 @@ func (e *env) breakLedger() (fix func()) {
 		return nil
 	}
 	return func() { broken.Store(false) }
+}
+
+// lazyPool returns a pool of a server that does not exist, closed when the
+// test ends: pgxpool connects lazily, so tests that reach no server use it.
+func lazyPool(t testing.TB) *pgxpool.Pool {
+	t.Helper()
+	pool, err := pgxpool.New(context.Background(), "postgres://nobody@127.0.0.1:1/none")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
+}
+
+// lazyQueue returns a Queue on a lazyPool, closed when the test ends.
+func lazyQueue(t testing.TB, opts ...queue.Option) *queue.Queue {
+	t.Helper()
+	wechat := bizcircletest.NewPlatform()
+	q, err := queue.New(lazyPool(t), wechat.APIv3Key, wechat.Verifier(), &mall{}, append([]queue.Option{queue.WithLogger(quiet)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { q.Close() })
+	return q
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"time"
 
 	"github.com/go-bizcircle/bizcircle"
@@ -56,8 +57,11 @@ const (
 // retries span 24h4m.
 const minCompletedRetention = bizcircle.DefaultTTL
 
-// An Option configures [New] and [NewAdmin]. NewAdmin uses only WithSchema
-// and WithLogger.
+// An Option configures [New], [NewOutbox], [NewAdmin] and [Migrate].
+// NewAdmin and Migrate use only WithSchema and WithLogger. NewOutbox refuses
+// the options that configure notifications. An invalid value, which each
+// option's documentation calls an error from New, is an error from whichever
+// of them it is given to.
 type Option func(*options)
 
 type options struct {
@@ -78,10 +82,14 @@ type options struct {
 	maxBatch           int
 	committers         int
 	points             *client.Client
+	prior              bizcircle.Deduper
 	meta               func(context.Context, *bizcircle.Notification) map[string]string
 	river              []func(*river.Config)
 
-	err error // the first invalid option
+	// notificationOption names the first option given that configures
+	// notifications, which NewOutbox cannot apply.
+	notificationOption string
+	err                error // the first invalid option
 }
 
 func newOptions(opts []Option) (options, error) {
@@ -106,6 +114,14 @@ func newOptions(opts []Option) (options, error) {
 	return o, o.err
 }
 
+// forNotifications records that the option name, which configures
+// notifications, was given.
+func (o *options) forNotifications(name string) {
+	if o.notificationOption == "" {
+		o.notificationOption = name
+	}
+}
+
 func (o *options) fail(format string, args ...any) {
 	if o.err == nil {
 		o.err = errors.New("queue: " + fmt.Sprintf(format, args...))
@@ -122,10 +138,14 @@ func WithSchema(schema string) Option {
 // WithBizcircle passes options to the decoder and dispatcher inside the
 // queue: [bizcircle.On], [bizcircle.OnUnknown], [bizcircle.WithObserver],
 // [bizcircle.WithClock], [bizcircle.WithCallbackTimeout] and the others.
-// [bizcircle.WithDeduper] has no effect: River's unique jobs deduplicate.
-// Default: none.
+// [bizcircle.WithDeduper] cannot apply (River's unique jobs deduplicate) and
+// is an error from [New]: to recognise the events a previous mode's Deduper
+// processed, use [WithPriorDeduper]. Default: none.
 func WithBizcircle(opts ...bizcircle.Option) Option {
-	return func(o *options) { o.bizcircle = append(o.bizcircle, opts...) }
+	return func(o *options) {
+		o.forNotifications("WithBizcircle")
+		o.bizcircle = append(o.bizcircle, opts...)
+	}
 }
 
 // WithAPIv3Keys adds APIv3 keys tried after the primary one, as
@@ -159,6 +179,7 @@ func WithLogger(l *slog.Logger) Option {
 // Default: [DefaultWorkers] (32).
 func WithWorkers(n int) Option {
 	return func(o *options) {
+		o.forNotifications("WithWorkers")
 		if n < 1 {
 			o.fail("WithWorkers: need at least 1 worker")
 			return
@@ -252,6 +273,7 @@ func WithJobTimeout(d time.Duration) Option {
 // is an error from [New]. Default: [DefaultInsertTimeout] (2 seconds).
 func WithInsertTimeout(d time.Duration) Option {
 	return func(o *options) {
+		o.forNotifications("WithInsertTimeout")
 		if d <= 0 || d > 4*time.Second {
 			o.fail("WithInsertTimeout: want a timeout above 0 and at most 4s")
 			return
@@ -282,6 +304,7 @@ func WithStopTimeout(d time.Duration) Option {
 // [New]. Default: [DefaultMaxBatch] (128), [DefaultCommitters] (2).
 func WithGroupCommit(maxBatch, committers int) Option {
 	return func(o *options) {
+		o.forNotifications("WithGroupCommit")
 		if maxBatch < 1 || committers < 1 {
 			o.fail("WithGroupCommit: maxBatch and committers must be at least 1")
 			return
@@ -291,10 +314,10 @@ func WithGroupCommit(maxBatch, committers int) Option {
 }
 
 // WithPointsClient sets the client that sends the points syncs enqueued by
-// [Queue.SyncPointsTx], and makes [Queue.Start] work [QueueSync] with
-// workers sync workers. A process without it stores syncs but does not send
-// them. A nil client or workers below 1 is an error from [New]. Default:
-// none.
+// [Queue.SyncPointsTx] or [Outbox.SyncPointsTx], and makes [Queue.Start] or
+// [Outbox.Start] work [QueueSync] with workers sync workers. A process
+// without it stores syncs but does not send them. A nil client or workers
+// below 1 is an error from [New] and [NewOutbox]. Default: none.
 func WithPointsClient(c *client.Client, workers int) Option {
 	return func(o *options) {
 		if c == nil || workers < 1 {
@@ -305,13 +328,58 @@ func WithPointsClient(c *client.Client, workers int) Option {
 	}
 }
 
+// WithPriorDeduper makes the endpoint store each notification through d,
+// the [bizcircle.Deduper] of the mode the mall is switching from (pgdedupe,
+// redisdedupe or its own, with the same table or key prefix): d.Do runs the
+// store, keyed as in every mode ([bizcircle.Dispatcher.EventKey]). So an
+// event the previous mode already processed, which WeChat Pay may still
+// retry or re-push, is answered 204 as a duplicate and makes no job; an event
+// the previous mode is processing at that moment gets d's answer for it
+// (its in-flight wait, then 500 and a retry); any other event is stored as
+// usual, and d marks its key done once the job is stored. A store that fails
+// is returned from d.Do's function, so d releases the key and WeChat Pay's
+// retry stores it again; a failure of d itself is answered 500 (errors wrap
+// [bizcircle.ErrDeduper], or are [bizcircle.ErrInFlight]).
+//
+// Replicas of both modes may run side by side while the switch rolls out:
+// through d, each event is processed by one of them, once.
+//
+// Remove it once WeChat Pay's 24h4m of retries have passed since the
+// previous mode answered its last notification; until then each
+// notification costs d's round trips too. A key d marks this way means
+// "stored in the queue", not "processed": a mall that switches back to d's
+// mode within d's TTL gets 204 for those events there and runs no callback,
+// so keep the queue's workers running until every job is completed (see
+// [Admin.Failed]). A nil d, typed nil pointers included, is an error from
+// [New]. Default: none.
+func WithPriorDeduper(d bizcircle.Deduper) Option {
+	return func(o *options) {
+		o.forNotifications("WithPriorDeduper")
+		if d == nil || isNilPointer(d) {
+			o.fail("WithPriorDeduper: nil Deduper")
+			return
+		}
+		o.prior = d
+	}
+}
+
+// isNilPointer reports a nil pointer in an interface (an ignored
+// constructor error).
+func isNilPointer(v any) bool {
+	rv := reflect.ValueOf(v)
+	return rv.Kind() == reflect.Pointer && rv.IsNil()
+}
+
 // WithMeta sets the function that fills [NotificationArgs.Meta] on the
 // receiving side, for instance with trace context so that the worker's span
 // can link to the request's. It runs on the request's goroutine with its
 // context; keep the map small and never put plaintext in it. nil stores no
 // Meta. Default: the Request-ID, under "request_id", when there is one.
 func WithMeta(fn func(ctx context.Context, n *bizcircle.Notification) map[string]string) Option {
-	return func(o *options) { o.meta = fn }
+	return func(o *options) {
+		o.forNotifications("WithMeta")
+		o.meta = fn
+	}
 }
 
 // WithRiverConfig lets fn change River's configuration after the queue set

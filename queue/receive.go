@@ -18,9 +18,36 @@ var ErrStore = errors.New("queue: storing the notification failed")
 func (q *Queue) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	n, _ := bizcircle.NotificationFromContext(r.Context())
 	_, err := q.dispatcher.DispatchWith(r.Context(), n, func(ctx context.Context, key string, _ func(context.Context) error) (bizcircle.Outcome, error) {
+		if q.opts.prior != nil {
+			return q.storeThroughPrior(ctx, n, key)
+		}
 		return q.store(ctx, n, key)
 	})
 	bizcircle.WriteAnswer(w, err)
+}
+
+// storeThroughPrior stores n's job inside the prior Deduper's Do (see
+// [WithPriorDeduper]): a key it has done is a duplicate and stores nothing;
+// a failed store releases the key.
+func (q *Queue) storeThroughPrior(ctx context.Context, n *bizcircle.Notification, key string) (bizcircle.Outcome, error) {
+	var out bizcircle.Outcome
+	var storeErr error
+	ran, err := q.opts.prior.Do(ctx, key, func(ctx context.Context) error {
+		out, storeErr = q.store(ctx, n, key)
+		return storeErr
+	})
+	switch {
+	case storeErr != nil:
+		return bizcircle.OutcomeFailed, storeErr
+	case err == nil && !ran:
+		return bizcircle.OutcomeDuplicate, nil // the previous mode did it
+	case err == nil:
+		return out, nil
+	case errors.Is(err, bizcircle.ErrInFlight):
+		return bizcircle.OutcomeFailed, err
+	default: // before the store, or after it (then the retry is a duplicate)
+		return bizcircle.OutcomeFailed, fmt.Errorf("%w: %w", bizcircle.ErrDeduper, err)
+	}
 }
 
 // store inserts n's job by group commit, bounded by the insert timeout.

@@ -28,6 +28,9 @@ type sealer struct {
 func newSealer(apiV3Keys []string) (*sealer, error) {
 	s := &sealer{}
 	for _, k := range apiV3Keys {
+		if len(k) != 32 {
+			return nil, fmt.Errorf("queue: APIv3 key must be 32 bytes, got %d", len(k))
+		}
 		key, err := hkdf.Key(sha256.New, []byte(k), nil, sealInfo, 32)
 		if err != nil {
 			return nil, fmt.Errorf("queue: %w", err)

@@ -15,8 +15,9 @@ import (
 )
 
 // SyncPointsArgs is the River job of one points sync (积分同步), enqueued by
-// [Queue.SyncPointsTx]. The request names the shopper's OpenID, so it is
-// sealed: only the transaction_id is readable in River's tables.
+// [Outbox.SyncPointsTx] or [Queue.SyncPointsTx]. The request names the
+// shopper's OpenID, so it is sealed: only the transaction_id is readable in
+// River's tables.
 //
 // Jobs are unique by TransactionID while one is pending, retrying,
 // completed (until the completed-job retention) or discarded; a sync
@@ -55,12 +56,15 @@ type syncRequest struct {
 // WeChat Pay answers 5xx or 429 or cannot be reached, and cancelled (never
 // retried) when it answers another 4xx, with WeChat Pay's code and message
 // recorded on the job (see [Admin.Failed], [Admin.Unsynced]). The job
-// commits with tx or not at all: enqueue from a callback with [Tx] in queue
-// mode, or with pgdedupe.Tx, so the points and their sync commit together.
+// commits with tx or not at all: enqueue from a pgdedupe callback with
+// pgdedupe.Tx, or from any transaction of yours on the Outbox's database,
+// so the points and their sync commit together.
 //
 // It returns false, with no error, when a sync of r.TransactionID is
 // already enqueued (or was sent within the completed-job retention). An
-// invalid r is a [*client.ValidationError].
+// invalid r is a [*client.ValidationError]. A nil tx, or the one [Tx] or
+// pgdedupe.Tx returns outside a callback, is an error matching [ErrNoTx]
+// or pgdedupe.ErrNoTx: nothing is enqueued.
 //
 // Sending a sync twice: the worker always sends the request as enqueued,
 // so a retry after a network error that hid a success repeats the identical
@@ -70,7 +74,10 @@ type syncRequest struct {
 // points or balance): uniqueness by transaction_id refuses it here. Leave
 // TotalPoints nil unless the balance cannot go stale: a sync sent after a
 // day-long outage carries the balance as it was when it was enqueued.
-func (q *Queue) SyncPointsTx(ctx context.Context, tx pgx.Tx, r client.SyncPointsRequest) (enqueued bool, err error) {
+func (b *Outbox) SyncPointsTx(ctx context.Context, tx pgx.Tx, r client.SyncPointsRequest) (enqueued bool, err error) {
+	if tx == nil {
+		return false, fmt.Errorf("queue: SyncPointsTx: %w", ErrNoTx)
+	}
 	if err := r.Validate(); err != nil {
 		return false, fmt.Errorf("queue: SyncPointsTx: %w", err)
 	}
@@ -78,15 +85,22 @@ func (q *Queue) SyncPointsTx(ctx context.Context, tx pgx.Tx, r client.SyncPoints
 	if err != nil {
 		return false, fmt.Errorf("queue: SyncPointsTx: %w", err)
 	}
-	args := SyncPointsArgs{TransactionID: r.TransactionID, Sealed: q.seal.seal(plain, []byte(r.TransactionID))}
+	args := SyncPointsArgs{TransactionID: r.TransactionID, Sealed: b.seal.seal(plain, []byte(r.TransactionID))}
 	if ctx, ok := tx.(callbackTx); ok {
 		tx = ctx.Tx
 	}
-	res, err := q.river.InsertTx(ctx, tx, args, nil)
+	res, err := b.river.InsertTx(ctx, tx, args, nil)
 	if err != nil {
 		return false, fmt.Errorf("queue: SyncPointsTx: %w", err)
 	}
 	return !res.UniqueSkippedAsDuplicate, nil
+}
+
+// SyncPointsTx enqueues r in tx, as [Outbox.SyncPointsTx] does: enqueue
+// from a callback with [Tx], so the points and their sync commit together
+// with the job's completion.
+func (q *Queue) SyncPointsTx(ctx context.Context, tx pgx.Tx, r client.SyncPointsRequest) (enqueued bool, err error) {
+	return q.outbox.SyncPointsTx(ctx, tx, r)
 }
 
 // ErrSyncRefused: WeChat Pay answered a points sync with a 4xx other than
@@ -107,16 +121,17 @@ type SyncRefusal struct {
 // syncWorker sends points syncs.
 type syncWorker struct {
 	river.WorkerDefaults[SyncPointsArgs]
-	q *Queue
+	seal   *sealer
+	points *client.Client
 }
 
 func (w *syncWorker) Work(ctx context.Context, job *river.Job[SyncPointsArgs]) error {
-	api := w.q.opts.points
+	api := w.points
 	if api == nil {
-		// Only a queue with WithPointsClient works QueueSync.
+		// Only a client with WithPointsClient works QueueSync.
 		return errors.New("queue: no points client: use WithPointsClient")
 	}
-	plain, err := w.q.seal.open(job.Args.Sealed, []byte(job.Args.TransactionID))
+	plain, err := w.seal.open(job.Args.Sealed, []byte(job.Args.TransactionID))
 	if err != nil {
 		return river.JobCancel(err)
 	}

@@ -14,7 +14,6 @@ import (
 	"github.com/go-bizcircle/bizcircle"
 	"github.com/go-bizcircle/bizcircle/bizcircletest"
 	"github.com/go-bizcircle/bizcircle/client"
-	"github.com/go-bizcircle/bizcircle/pgdedupe"
 	"github.com/go-bizcircle/bizcircle/queue"
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
@@ -133,7 +132,7 @@ func TestSyncOutageForADay(t *testing.T) {
 
 // waitSettled waits until attempt of job id has finished: the job
 // completed, or is not running and has attempt errors.
-func (e *env) waitSettled(q *queue.Queue, id int64, attempt int) *rivertype.JobRow {
+func (e *env) waitSettled(q riverOf, id int64, attempt int) *rivertype.JobRow {
 	e.t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -218,7 +217,7 @@ func TestSyncAnswers(t *testing.T) {
 
 // enqueueSync enqueues a sync of payment p in its own transaction and
 // returns its job ID.
-func enqueueSync(t *testing.T, e *env, q *queue.Queue, p bizcircle.PaymentEvent) int64 {
+func enqueueSync(t *testing.T, e *env, q syncer, p bizcircle.PaymentEvent) int64 {
 	t.Helper()
 	ctx := context.Background()
 	err := pgx.BeginFunc(ctx, e.pool, func(tx pgx.Tx) error {
@@ -241,52 +240,93 @@ func enqueueSync(t *testing.T, e *env, q *queue.Queue, p bizcircle.PaymentEvent)
 	return 0
 }
 
-// TestSyncFromPgdedupe: a pgdedupe callback enqueues the sync in its dedupe
-// transaction: a callback that fails after enqueueing leaves no sync; the
-// retry leaves one, which the queue's sync worker sends.
+// TestSyncFromPgdedupe: the outbox on its own, from a pgdedupe callback
+// and without a notification queue. The callback writes its ledger row and
+// enqueues the sync in pgdedupe's transaction: when it fails afterwards,
+// neither is left; WeChat Pay's retry leaves one of each, and the Outbox's
+// sync worker sends exactly one sync. Later duplicates add nothing.
 func TestSyncFromPgdedupe(t *testing.T) {
 	e := newEnv(t)
 	api, points := e.newAPI()
-	q := e.newQueue(nil, queue.WithPointsClient(points, 1))
-	dd, err := pgdedupe.New(e.pool, pgdedupe.WithTable(e.schema+".dedupe"), pgdedupe.WithCleanupInterval(0))
+	ob := e.newOutbox(queue.WithPointsClient(points, 1))
+	e.mall.syncs = ob
+	e.mall.before = func(_ context.Context, _ string, run int32) error {
+		if run == 1 {
+			return errors.New("loyalty service down") // after the row and the sync
+		}
+		return nil
+	}
+	h, err := bizcircle.New(e.platform.APIv3Key, e.platform.Verifier(), e.mall,
+		bizcircle.WithDeduper(pgPrior(e)), bizcircle.WithLogger(quiet))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer dd.Close()
-	if err := dd.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	runs := 0
-	h, err := bizcircle.New(e.platform.APIv3Key, e.platform.Verifier(), bizcircle.CallbackFuncs{
-		Payment: func(ctx context.Context, p *bizcircle.PaymentEvent) error {
-			runs++
-			tx, _ := pgdedupe.Tx(ctx)
-			if _, err := q.SyncPointsTx(ctx, tx, client.NewSyncPointsRequest(p, p.Amount/100, time.Now())); err != nil {
-				return err
-			}
-			if runs == 1 {
-				return errors.New("ledger offline") // rolls the sync back too
-			}
-			return nil
-		},
-	}, bizcircle.WithDeduper(dd), bizcircle.WithLogger(quiet))
-	if err != nil {
-		t.Fatal(err)
-	}
-	msg := e.platform.Payment(bizcircletest.SamplePayment())
+	p := bizcircletest.SamplePayment()
+	msg := e.platform.Payment(p)
 	if got := deliver(h, msg); got != http.StatusInternalServerError {
 		t.Fatalf("first delivery: status %d, want 500", got)
 	}
-	if jobs := e.jobs(queue.KindSyncPoints); len(jobs) != 0 {
-		t.Fatalf("%d sync jobs after the failed callback, want 0", len(jobs))
+	if rows, jobs := e.mall.ledger.rows(t, paymentKey(p)), e.jobs(queue.KindSyncPoints); rows != 0 || len(jobs) != 0 {
+		t.Fatalf("after the failed callback: %d ledger rows, %d sync jobs; want 0, 0", rows, len(jobs))
 	}
 	if got := deliver(h, msg); got != http.StatusNoContent {
 		t.Fatalf("retry: status %d, want 204", got)
 	}
-	e.start(q)
-	e.waitState(q, e.onlyJob(queue.KindSyncPoints).ID, rivertype.JobStateCompleted)
+	e.start(ob)
+	e.waitState(ob, e.onlyJob(queue.KindSyncPoints).ID, rivertype.JobStateCompleted)
+	for range 2 {
+		if got := deliver(h, e.platform.Payment(p)); got != http.StatusNoContent {
+			t.Fatalf("re-push: status %d, want 204", got)
+		}
+	}
+	if runs, rows := e.mall.runCount(paymentKey(p)), e.mall.ledger.rows(t, paymentKey(p)); runs != 2 || rows != 1 {
+		t.Errorf("%d callback runs, %d ledger rows; want 2 (one failed), 1", runs, rows)
+	}
+	if jobs := e.jobs(queue.KindSyncPoints); len(jobs) != 1 {
+		t.Errorf("%d sync jobs, want 1", len(jobs))
+	}
 	if calls := syncCalls(api); calls[http.StatusNoContent] != 1 || len(calls) != 1 {
 		t.Errorf("points syncs by status %v, want one 204", calls)
+	}
+	if c, _ := api.LastCall(); c.JSON["transaction_id"] != p.TransactionID || c.JSON["openid"] != p.OpenID {
+		t.Errorf("sync sent %s, want the payment's transaction and OpenID", c.Body)
+	}
+	if unsynced, err := ob.Admin().Unsynced(context.Background()); err != nil || len(unsynced) != 0 {
+		t.Errorf("Unsynced = %v, %v; want none", unsynced, err)
+	}
+}
+
+// TestOutboxAndQueueShareSyncs: syncs an Outbox enqueued are sent by a
+// Queue's sync worker with the same APIv3 key, and the other way round, so
+// a mall switching modes keeps its pending syncs.
+func TestOutboxAndQueueShareSyncs(t *testing.T) {
+	e := newEnv(t)
+	api, points := e.newAPI()
+	fromOutbox, fromQueue := bizcircletest.SamplePayment(), bizcircletest.SamplePayment()
+	enqueueSync(t, e, e.newOutbox(), fromOutbox) // enqueues only
+	enqueueSync(t, e, e.newQueue(nil), fromQueue)
+	q := e.newQueue(nil, queue.WithPointsClient(points, 1))
+	e.start(q)
+	for _, j := range e.jobs(queue.KindSyncPoints) {
+		e.waitState(q, j.ID, rivertype.JobStateCompleted)
+	}
+	if err := q.Close(); err != nil { // the Outbox alone sends from here on
+		t.Fatal(err)
+	}
+	ob := e.newOutbox(queue.WithPointsClient(points, 1))
+	e.start(ob)
+	p := bizcircletest.SamplePayment()
+	e.waitState(ob, enqueueSync(t, e, q, p), rivertype.JobStateCompleted)
+	sent := map[any]int{}
+	for _, c := range api.CallsTo(bizcircletest.PathPointsNotify) {
+		if c.Status == http.StatusNoContent {
+			sent[c.JSON["transaction_id"]]++
+		}
+	}
+	for _, id := range []string{fromOutbox.TransactionID, fromQueue.TransactionID, p.TransactionID} {
+		if sent[id] != 1 {
+			t.Errorf("sync of %s acknowledged %d times, want 1 (all: %v)", id, sent[id], sent)
+		}
 	}
 }
 

@@ -41,11 +41,17 @@ type jobKey struct{}
 // completion, or not at all (an error, a panic, a lost connection or a
 // timeout rolls them back and the job runs again). Do not use it after the
 // callback returns, nor from several goroutines at once. Its Commit and
-// Rollback return [ErrTxOwned]; Begin starts a savepoint as usual. ok is
-// false when ctx does not come from a queue worker.
+// Rollback return [ErrTxOwned]; Begin starts a savepoint as usual.
+//
+// ok is false when ctx does not come from a queue worker; tx is then not
+// nil but fails every call with [ErrNoTx] (LargeObjects and Conn excepted),
+// so code that ignores ok gets an error rather than a panic, and writes
+// nothing outside the job's transaction.
 func Tx(ctx context.Context) (tx pgx.Tx, ok bool) {
-	tx, ok = ctx.Value(txKey{}).(pgx.Tx)
-	return tx, ok
+	if tx, ok := ctx.Value(txKey{}).(pgx.Tx); ok {
+		return tx, true
+	}
+	return noTx{}, false
 }
 
 // callbackTx is the transaction the callback gets: the worker ends it.

@@ -1,0 +1,107 @@
+package queue_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-bizcircle/bizcircle"
+	"github.com/go-bizcircle/bizcircle/bizcircletest"
+	"github.com/go-bizcircle/bizcircle/pgdedupe"
+	"github.com/go-bizcircle/bizcircle/queue"
+)
+
+// TestNewRefusesOptionsThatCannotApply: an option New cannot apply is an
+// error naming what to do instead, never silently ignored.
+func TestNewRefusesOptionsThatCannotApply(t *testing.T) {
+	wechat := bizcircletest.NewPlatform()
+	tests := []struct {
+		name    string
+		opt     queue.Option
+		wantErr string
+	}{
+		{"bizcircle.WithDeduper, which River's unique jobs replace",
+			queue.WithBizcircle(bizcircle.WithDeduper(bizcircle.NewMemoryDeduper())), "use WithPriorDeduper"},
+		{"bizcircle.WithDeduper after other bizcircle options",
+			queue.WithBizcircle(bizcircle.WithLogger(quiet), bizcircle.WithDeduper(bizcircle.NewMemoryDeduper())), "use WithPriorDeduper"},
+		{"a nil prior Deduper", queue.WithPriorDeduper(nil), "WithPriorDeduper: nil Deduper"},
+		{"a typed nil prior Deduper (an ignored constructor error)",
+			queue.WithPriorDeduper((*pgdedupe.Deduper)(nil)), "WithPriorDeduper: nil Deduper"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			q, err := queue.New(lazyPool(t), wechat.APIv3Key, wechat.Verifier(), &mall{}, queue.WithLogger(quiet), tt.opt)
+			if err == nil {
+				q.Close()
+				t.Fatal("New succeeded, want an error")
+			}
+			if !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("New: %v, want an error saying %q", err, tt.wantErr)
+			}
+		})
+	}
+	t.Run("a prior Deduper", func(t *testing.T) {
+		lazyQueue(t, queue.WithPriorDeduper(bizcircle.NewMemoryDeduper()))
+	})
+}
+
+// TestNewOutboxRefusesNotificationOptions: an Outbox works no
+// notifications, so the options about them are errors from NewOutbox, not
+// silently ignored; the options about River's jobs apply.
+func TestNewOutboxRefusesNotificationOptions(t *testing.T) {
+	wechat := bizcircletest.NewPlatform()
+	for _, tt := range []struct {
+		name string
+		opt  queue.Option
+	}{
+		{"WithBizcircle", queue.WithBizcircle(bizcircle.WithLogger(quiet))},
+		{"WithWorkers", queue.WithWorkers(4)},
+		{"WithInsertTimeout", queue.WithInsertTimeout(time.Second)},
+		{"WithGroupCommit", queue.WithGroupCommit(8, 1)},
+		{"WithMeta", queue.WithMeta(nil)},
+		{"WithPriorDeduper", queue.WithPriorDeduper(bizcircle.NewMemoryDeduper())},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ob, err := queue.NewOutbox(lazyPool(t), wechat.APIv3Key, queue.WithLogger(quiet), tt.opt)
+			if err == nil {
+				ob.Close()
+				t.Fatal("NewOutbox succeeded, want an error")
+			}
+			if !strings.Contains(err.Error(), tt.name+" cannot apply") {
+				t.Errorf("NewOutbox: %v, want an error saying %s cannot apply", err, tt.name)
+			}
+		})
+	}
+	for _, tt := range []struct {
+		name string
+		key  string
+	}{
+		{"a key of 31 bytes", wechat.APIv3Key[:31]},
+		{"no key", ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if ob, err := queue.NewOutbox(lazyPool(t), tt.key); err == nil {
+				ob.Close()
+				t.Fatal("NewOutbox succeeded, want an error")
+			}
+		})
+	}
+	t.Run("a nil pool", func(t *testing.T) {
+		if _, err := queue.NewOutbox(nil, wechat.APIv3Key); err == nil {
+			t.Fatal("NewOutbox succeeded, want an error")
+		}
+	})
+	t.Run("the options about River's jobs, and Start without a points client", func(t *testing.T) {
+		ob, err := queue.NewOutbox(lazyPool(t), wechat.APIv3Key, queue.WithLogger(quiet), queue.WithSchema("mall"),
+			queue.WithMaxAttempts(3), queue.WithJobTimeout(time.Second), queue.WithCompletedRetention(48*time.Hour),
+			queue.WithAPIv3Keys(bizcircletest.RandomAPIv3Key()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ob.Close()
+		if err := ob.Start(context.Background()); err == nil || !strings.Contains(err.Error(), "WithPointsClient") {
+			t.Errorf("Start without a points client: %v, want an error naming WithPointsClient", err)
+		}
+	})
+}
