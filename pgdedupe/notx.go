@@ -14,55 +14,56 @@ import (
 // ignores ok gets this error, not a nil-pointer panic.
 var ErrNoTx = errors.New("pgdedupe: no transaction: the context does not come from a pgdedupe callback")
 
-// noTx is the pgx.Tx that [Tx] returns when ctx holds none: every call
-// fails with ErrNoTx, but LargeObjects (pgx gives no way to make one that
-// fails) and Conn (nil).
-type noTx struct{}
+// FailingTx returns a pgx.Tx whose every call fails with err, but
+// LargeObjects (pgx gives no way to make one that fails) and Conn (nil):
+// what [Tx] returns outside a callback, so that code ignoring ok gets a named
+// error rather than a nil-pointer panic. Package queue's Tx returns one too.
+func FailingTx(err error) pgx.Tx { return noTx{err} }
 
-var _ pgx.Tx = noTx{}
+type noTx struct{ err error }
 
-func (noTx) Begin(context.Context) (pgx.Tx, error) { return nil, ErrNoTx }
-func (noTx) Commit(context.Context) error          { return ErrNoTx }
-func (noTx) Rollback(context.Context) error        { return ErrNoTx }
+func (t noTx) Begin(context.Context) (pgx.Tx, error) { return nil, t.err }
+func (t noTx) Commit(context.Context) error          { return t.err }
+func (t noTx) Rollback(context.Context) error        { return t.err }
 
-func (noTx) CopyFrom(context.Context, pgx.Identifier, []string, pgx.CopyFromSource) (int64, error) {
-	return 0, ErrNoTx
+func (t noTx) CopyFrom(context.Context, pgx.Identifier, []string, pgx.CopyFromSource) (int64, error) {
+	return 0, t.err
 }
 
-func (noTx) SendBatch(context.Context, *pgx.Batch) pgx.BatchResults { return noBatch{} }
-func (noTx) LargeObjects() pgx.LargeObjects                         { return pgx.LargeObjects{} }
+func (t noTx) SendBatch(context.Context, *pgx.Batch) pgx.BatchResults { return noBatch{t.err} }
+func (t noTx) LargeObjects() pgx.LargeObjects                         { return pgx.LargeObjects{} }
 
-func (noTx) Prepare(context.Context, string, string) (*pgconn.StatementDescription, error) {
-	return nil, ErrNoTx
+func (t noTx) Prepare(context.Context, string, string) (*pgconn.StatementDescription, error) {
+	return nil, t.err
 }
 
-func (noTx) Exec(context.Context, string, ...any) (pgconn.CommandTag, error) {
-	return pgconn.CommandTag{}, ErrNoTx
+func (t noTx) Exec(context.Context, string, ...any) (pgconn.CommandTag, error) {
+	return pgconn.CommandTag{}, t.err
 }
 
-func (noTx) Query(context.Context, string, ...any) (pgx.Rows, error) { return noRows{}, ErrNoTx }
-func (noTx) QueryRow(context.Context, string, ...any) pgx.Row        { return noRows{} }
-func (noTx) Conn() *pgx.Conn                                         { return nil }
+func (t noTx) Query(context.Context, string, ...any) (pgx.Rows, error) { return noRows{t.err}, t.err }
+func (t noTx) QueryRow(context.Context, string, ...any) pgx.Row        { return noRows{t.err} }
+func (t noTx) Conn() *pgx.Conn                                         { return nil }
 
-// noRows is a noTx's rows and row: none, and ErrNoTx.
-type noRows struct{}
+// noRows is a noTx's rows and row: none, and its error.
+type noRows struct{ err error }
 
-func (noRows) Close()                                       {}
-func (noRows) Err() error                                   { return ErrNoTx }
-func (noRows) CommandTag() pgconn.CommandTag                { return pgconn.CommandTag{} }
-func (noRows) FieldDescriptions() []pgconn.FieldDescription { return nil }
-func (noRows) Next() bool                                   { return false }
-func (noRows) Scan(...any) error                            { return ErrNoTx }
-func (noRows) Values() ([]any, error)                       { return nil, ErrNoTx }
-func (noRows) RawValues() [][]byte                          { return nil }
-func (noRows) Conn() *pgx.Conn                              { return nil }
-func (noRows) TypeMap() *pgtype.Map                         { return nil }
+func (r noRows) Close()                                       {}
+func (r noRows) Err() error                                   { return r.err }
+func (r noRows) CommandTag() pgconn.CommandTag                { return pgconn.CommandTag{} }
+func (r noRows) FieldDescriptions() []pgconn.FieldDescription { return nil }
+func (r noRows) Next() bool                                   { return false }
+func (r noRows) Scan(...any) error                            { return r.err }
+func (r noRows) Values() ([]any, error)                       { return nil, r.err }
+func (r noRows) RawValues() [][]byte                          { return nil }
+func (r noRows) Conn() *pgx.Conn                              { return nil }
+func (r noRows) TypeMap() *pgtype.Map                         { return nil }
 
-// noBatch is a noTx's batch results: ErrNoTx for each.
-type noBatch struct{}
+// noBatch is a noTx's batch results: its error for each.
+type noBatch struct{ err error }
 
-func (noBatch) Exec() (pgconn.CommandTag, error) { return pgconn.CommandTag{}, ErrNoTx }
-func (noBatch) Query() (pgx.Rows, error)         { return noRows{}, ErrNoTx }
-func (noBatch) QueryRow() pgx.Row                { return noRows{} }
-func (noBatch) Close() error                     { return ErrNoTx }
-func (noBatch) Tx() pgx.Tx                       { return nil }
+func (b noBatch) Exec() (pgconn.CommandTag, error) { return pgconn.CommandTag{}, b.err }
+func (b noBatch) Query() (pgx.Rows, error)         { return noRows{b.err}, b.err }
+func (b noBatch) QueryRow() pgx.Row                { return noRows{b.err} }
+func (b noBatch) Close() error                     { return b.err }
+func (b noBatch) Tx() pgx.Tx                       { return nil }

@@ -153,7 +153,7 @@ func Tx(ctx context.Context) (tx pgx.Tx, ok bool) {
 	if tx, ok := ctx.Value(txKey{}).(pgx.Tx); ok {
 		return tx, true
 	}
-	return noTx{}, false
+	return FailingTx(ErrNoTx), false
 }
 
 // callbackTx is the transaction the callback gets: the Deduper ends it.

@@ -51,7 +51,7 @@ func Tx(ctx context.Context) (tx pgx.Tx, ok bool) {
 	if tx, ok := ctx.Value(txKey{}).(pgx.Tx); ok {
 		return tx, true
 	}
-	return noTx{}, false
+	return noTx, false
 }
 
 // callbackTx is the transaction the callback gets: the worker ends it.
