@@ -59,8 +59,8 @@ func BenchmarkPipeline(b *testing.B) {
 	b.Run("bizcircle", through(alwaysRun{}))
 	// Through the real MemoryDeduper: a completed key that expires at once
 	// makes every iteration a fresh event.
-	b.Run("bizcircle-memory", through(bizcircle.NewMemoryDeduper(bizcircle.MemoryTTL(time.Nanosecond))))
-	b.Run("bizcircle-duplicate", through(bizcircle.NewMemoryDeduper()))
+	b.Run("bizcircle-memory", through(memory(b, bizcircle.WithTTL(time.Nanosecond))))
+	b.Run("bizcircle-duplicate", through(memory(b)))
 
 	b.Run("wechatpay-go", func(b *testing.B) {
 		h, err := notify.NewRSANotifyHandler(wechat.APIv3Key, wechat.Verifier())
@@ -141,7 +141,7 @@ func BenchmarkDefaultLogger(b *testing.B) {
 	wechat := bizcircletest.NewPlatform()
 	m := wechat.Payment(bizcircletest.SamplePayment())
 	var sink int64
-	b.Run("fresh", servePayment(wechat, m, &sink, bizcircle.WithDeduper(bizcircle.NewMemoryDeduper(bizcircle.MemoryTTL(time.Nanosecond)))))
+	b.Run("fresh", servePayment(wechat, m, &sink, bizcircle.WithTTL(time.Nanosecond)))
 	b.Run("duplicate", servePayment(wechat, m, &sink))
 }
 

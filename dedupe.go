@@ -67,65 +67,37 @@ type MemoryDeduper struct {
 	flights map[fingerprint]*flight
 }
 
-// A MemoryOption configures a [MemoryDeduper].
-type MemoryOption func(*MemoryDeduper)
-
-// MemoryTTL sets how long a completed key is remembered. Values not above
-// zero are ignored. Default: [DefaultTTL] (25 hours).
-func MemoryTTL(d time.Duration) MemoryOption {
-	return func(m *MemoryDeduper) {
-		if d > 0 {
-			m.ttl = d
+// NewMemoryDeduper returns a MemoryDeduper. It takes [WithTTL],
+// [WithMaxKeys], [WithInFlightWait] and [WithClock]; any other option, or an
+// invalid value, is an error. With no options it remembers up to
+// [DefaultMaxKeys] keys for [DefaultTTL].
+//
+// [New] and [NewHandler] make one from the same options when no [WithDeduper]
+// is given, so most code never calls this.
+func NewMemoryDeduper(opts ...Option) (*MemoryDeduper, error) {
+	c := newConfig(nil)
+	for i, opt := range opts {
+		before := c.memory.applied
+		opt(&c)
+		if c.memory.applied == before {
+			return nil, fmt.Errorf("bizcircle: NewMemoryDeduper: option %d is not WithTTL, WithMaxKeys, WithInFlightWait or WithClock", i+1)
 		}
 	}
-}
-
-// MemoryMaxKeys bounds the number of remembered completed keys; past it the
-// oldest is forgotten. Values below 1 are ignored. Default: [DefaultMaxKeys].
-func MemoryMaxKeys(n int) MemoryOption {
-	return func(m *MemoryDeduper) {
-		if n > 0 {
-			m.maxKeys = n
-		}
+	if c.err != nil {
+		return nil, c.err
 	}
+	return newMemoryDeduper(c.memory, c.now), nil
 }
 
-// MemoryInFlightWait sets how long a duplicate waits for a delivery that is
-// still running before it gives [ErrInFlight]; 0 gives ErrInFlight at once.
-// The wait also ends with ctx. Default: [DefaultInFlightWait] (3 seconds).
-func MemoryInFlightWait(d time.Duration) MemoryOption {
-	return func(m *MemoryDeduper) {
-		if d >= 0 {
-			m.wait = d
-		}
-	}
-}
-
-// MemoryClock sets the clock that expires keys. A nil clock is ignored.
-// Default: time.Now.
-func MemoryClock(now func() time.Time) MemoryOption {
-	return func(m *MemoryDeduper) {
-		if now != nil {
-			m.now = now
-		}
-	}
-}
-
-// NewMemoryDeduper returns a MemoryDeduper; with no options it remembers up
-// to [DefaultMaxKeys] keys for [DefaultTTL].
-func NewMemoryDeduper(opts ...MemoryOption) *MemoryDeduper {
-	m := &MemoryDeduper{
-		ttl:     DefaultTTL,
-		maxKeys: DefaultMaxKeys,
-		wait:    DefaultInFlightWait,
-		now:     time.Now,
+func newMemoryDeduper(m memoryConfig, now func() time.Time) *MemoryDeduper {
+	return &MemoryDeduper{
+		ttl:     m.ttl,
+		maxKeys: m.maxKeys,
+		wait:    m.wait,
+		now:     now,
 		done:    make(map[fingerprint]int64),
 		flights: make(map[fingerprint]*flight),
 	}
-	for _, opt := range opts {
-		opt(m)
-	}
-	return m
 }
 
 type fingerprint [16]byte

@@ -11,12 +11,12 @@ import (
 
 // heapPerKey fills a MemoryDeduper with n completed payment keys and returns
 // the heap it holds per key.
-func heapPerKey(n int) float64 {
+func heapPerKey(tb testing.TB, n int) float64 {
 	ctx := context.Background()
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	d := bizcircle.NewMemoryDeduper(bizcircle.MemoryMaxKeys(n))
+	d := memory(tb, bizcircle.WithMaxKeys(n))
 	key := []byte(bizcircle.EventPayment + ":4200000000202611270000000000")
 	prefix := len(key) - 10
 	for i := range n {
@@ -37,7 +37,7 @@ func heapPerKey(n int) float64 {
 func BenchmarkMemoryDeduperBytesPerKey(b *testing.B) {
 	var perKey float64
 	for b.Loop() {
-		perKey = heapPerKey(1_000_000)
+		perKey = heapPerKey(b, 1_000_000)
 	}
 	b.ReportMetric(perKey, "bytes/key")
 }
@@ -47,7 +47,7 @@ func TestMemoryDeduperBytesPerKey(t *testing.T) {
 	if testing.Short() {
 		n = 100_000
 	}
-	if perKey := heapPerKey(n); perKey >= 150 {
+	if perKey := heapPerKey(t, n); perKey >= 150 {
 		t.Errorf("%.0f bytes per key at %d keys, want under 150", perKey, n)
 	} else {
 		t.Logf("%.0f bytes per key at %d keys", perKey, n)
@@ -57,7 +57,7 @@ func TestMemoryDeduperBytesPerKey(t *testing.T) {
 // BenchmarkMemoryDeduper is the cost of one fresh key and one duplicate.
 func BenchmarkMemoryDeduper(b *testing.B) {
 	ctx := context.Background()
-	d := bizcircle.NewMemoryDeduper()
+	d := memory(b)
 	key := []byte(bizcircle.EventPayment + ":4200000000202611270000000000")
 	prefix := len(key) - 10
 	b.Run("fresh", func(b *testing.B) {

@@ -17,7 +17,7 @@ func succeed(context.Context) error { return nil }
 
 func TestMemoryDeduperRemembersForTheTTL(t *testing.T) {
 	clock := bizcircletest.NewClock(epoch)
-	d := bizcircle.NewMemoryDeduper(bizcircle.MemoryClock(clock.Now))
+	d := memory(t, bizcircle.WithClock(clock.Now))
 	ctx := context.Background()
 	if ran, err := d.Do(ctx, "k", succeed); !ran || err != nil {
 		t.Fatalf("first Do: ran=%v err=%v, want ran", ran, err)
@@ -37,7 +37,7 @@ func TestMemoryDeduperRemembersForTheTTL(t *testing.T) {
 }
 
 func TestMemoryDeduperReleasesOnErrorAndPanic(t *testing.T) {
-	d := bizcircle.NewMemoryDeduper()
+	d := memory(t)
 	ctx := context.Background()
 	boom := errors.New("boom")
 	if ran, err := d.Do(ctx, "k", func(context.Context) error { return boom }); !ran || !errors.Is(err, boom) {
@@ -61,7 +61,7 @@ func TestMemoryDeduperReleasesOnErrorAndPanic(t *testing.T) {
 
 func TestMemoryDeduperBound(t *testing.T) {
 	clock := bizcircletest.NewClock(epoch)
-	d := bizcircle.NewMemoryDeduper(bizcircle.MemoryMaxKeys(3), bizcircle.MemoryClock(clock.Now), bizcircle.MemoryInFlightWait(0))
+	d := memory(t, bizcircle.WithMaxKeys(3), bizcircle.WithClock(clock.Now), bizcircle.WithInFlightWait(0))
 	ctx := context.Background()
 
 	// An in-flight key is never evicted, and does not count as completed.
@@ -105,7 +105,7 @@ func TestMemoryDeduperInFlight(t *testing.T) {
 	}
 
 	t.Run("a duplicate waits for a holder that succeeds", func(t *testing.T) {
-		d := bizcircle.NewMemoryDeduper()
+		d := memory(t)
 		release := hold(d, nil)
 		type result struct {
 			ran bool
@@ -119,7 +119,7 @@ func TestMemoryDeduperInFlight(t *testing.T) {
 		}
 	})
 	t.Run("a duplicate runs after a holder that fails", func(t *testing.T) {
-		d := bizcircle.NewMemoryDeduper()
+		d := memory(t)
 		release := hold(d, errors.New("boom"))
 		got := make(chan bool)
 		go func() { ran, _ := d.Do(ctx, "k", succeed); got <- ran }()
@@ -129,7 +129,7 @@ func TestMemoryDeduperInFlight(t *testing.T) {
 		}
 	})
 	t.Run("the wait ends with ctx", func(t *testing.T) {
-		d := bizcircle.NewMemoryDeduper(bizcircle.MemoryInFlightWait(time.Hour))
+		d := memory(t, bizcircle.WithInFlightWait(time.Hour))
 		defer hold(d, nil)()
 		cctx, cancel := context.WithCancel(ctx)
 		cancel()
@@ -139,8 +139,8 @@ func TestMemoryDeduperInFlight(t *testing.T) {
 			t.Errorf("ran=%v err=%v calls=%d, want context.Canceled and no call", ran, err, calls.Load())
 		}
 	})
-	t.Run("the wait ends with MemoryInFlightWait", func(t *testing.T) {
-		d := bizcircle.NewMemoryDeduper(bizcircle.MemoryInFlightWait(time.Millisecond))
+	t.Run("the wait ends with WithInFlightWait", func(t *testing.T) {
+		d := memory(t, bizcircle.WithInFlightWait(time.Millisecond))
 		defer hold(d, nil)()
 		if ran, err := d.Do(ctx, "k", succeed); ran || !errors.Is(err, bizcircle.ErrInFlight) {
 			t.Errorf("ran=%v err=%v, want ErrInFlight", ran, err)
@@ -149,7 +149,7 @@ func TestMemoryDeduperInFlight(t *testing.T) {
 }
 
 func TestMemoryDeduperOneRunForManyCallers(t *testing.T) {
-	d := bizcircle.NewMemoryDeduper()
+	d := memory(t)
 	var calls atomic.Int32
 	var wg sync.WaitGroup
 	for range 100 {

@@ -239,7 +239,7 @@ func (e *entering) Do(ctx context.Context, key string, fn func(context.Context) 
 func TestConcurrentDuplicatesRunOnce(t *testing.T) {
 	const deliveries = 50
 	m := platform.Payment(bizcircletest.SamplePayment())
-	d := &entering{Deduper: bizcircle.NewMemoryDeduper()}
+	d := &entering{Deduper: memory(t)}
 	var calls atomic.Int64
 	h := newEndpoint(t, platform, bizcircle.CallbackFuncs{Payment: func(context.Context, *bizcircle.PaymentEvent) error {
 		calls.Add(1)
@@ -379,7 +379,7 @@ var heldPayment = bizcircletest.SamplePayment()
 // heldDeduper returns a MemoryDeduper that does not wait, with heldPayment's
 // key held by a delivery that runs until the test ends.
 func heldDeduper(t *testing.T) bizcircle.Deduper {
-	d := bizcircle.NewMemoryDeduper(bizcircle.MemoryInFlightWait(0))
+	d := memory(t, bizcircle.WithInFlightWait(0))
 	started, release := make(chan struct{}), make(chan struct{})
 	go d.Do(context.Background(), bizcircle.EventPayment+":"+heldPayment.TransactionID, func(context.Context) error {
 		close(started)
@@ -518,7 +518,7 @@ func TestCallbackErrorWrappingASentinelIsStill500(t *testing.T) {
 // last WithDeduper winning, else a MemoryDeduper of the Dispatcher's own.
 func TestDispatcherDeduper(t *testing.T) {
 	cb := bizcircle.CallbackFuncs{Payment: func(context.Context, *bizcircle.PaymentEvent) error { return nil }}
-	first, last := bizcircle.NewMemoryDeduper(), bizcircle.NewMemoryDeduper()
+	first, last := memory(t), memory(t)
 	if got := bizcircle.NewDispatcher(cb, bizcircle.WithDeduper(first), bizcircle.WithDeduper(last)).Deduper(); got != last {
 		t.Errorf("Deduper() = %p, want the last WithDeduper's %p", got, last)
 	}

@@ -108,3 +108,13 @@ func serve(h http.Handler, r *http.Request) *httptest.ResponseRecorder {
 func failBody(msg string) string { return `{"code":"FAIL","message":"` + msg + `"}` }
 
 var discardLogger = slog.New(slog.DiscardHandler)
+
+// memory is NewMemoryDeduper for tests: an error fails tb.
+func memory(tb testing.TB, opts ...bizcircle.Option) *bizcircle.MemoryDeduper {
+	tb.Helper()
+	d, err := bizcircle.NewMemoryDeduper(opts...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return d
+}

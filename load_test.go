@@ -41,10 +41,10 @@ func BenchmarkLoad(b *testing.B) {
 	// A completed key that expires at once makes every delivery fresh while
 	// going through the real MemoryDeduper.
 	b.Run("bizcircle-fresh", func(b *testing.B) {
-		load(b, endpoint(bizcircle.NewMemoryDeduper(bizcircle.MemoryTTL(time.Nanosecond))), msgs)
+		load(b, endpoint(memory(b, bizcircle.WithTTL(time.Nanosecond))), msgs)
 	})
 	b.Run("bizcircle-duplicate", func(b *testing.B) {
-		load(b, endpoint(bizcircle.NewMemoryDeduper()), msgs)
+		load(b, endpoint(memory(b)), msgs)
 	})
 	b.Run("wechatpay-go", func(b *testing.B) {
 		nh, err := notify.NewRSANotifyHandler(wechat.APIv3Key, wechat.Verifier())

@@ -21,8 +21,9 @@ const (
 )
 
 // An Option configures [VerifyAndDecrypt], [NewHandler], [New] and the lower
-// level [NewDecoder] and [NewDispatcher]. Each constructor uses the options
-// that concern it and ignores the others, so one list can serve all.
+// level [NewDecoder] and [NewDispatcher]. Each of these uses the options that
+// concern it and ignores the others, so one list can serve all.
+// [NewMemoryDeduper] takes only the options that configure a deduper.
 type Option func(*config)
 
 type config struct {
@@ -39,6 +40,8 @@ type config struct {
 	unknown         func(context.Context, *Notification) error
 	hooks           hooks
 
+	memory memoryConfig // the default MemoryDeduper's
+
 	err         error // the first invalid option, reported by the constructor
 	dispatchErr error // the first invalid option that concerns the dispatcher
 }
@@ -49,6 +52,7 @@ func newConfig(opts []Option) config {
 		tolerance: DefaultTolerance,
 		maxBody:   DefaultMaxBodyBytes,
 		logger:    slog.Default(),
+		memory:    memoryConfig{ttl: DefaultTTL, maxKeys: DefaultMaxKeys, wait: DefaultInFlightWait},
 	}
 	for _, opt := range opts {
 		opt(&c)
@@ -71,10 +75,12 @@ func (c *config) failDispatch(msg string) {
 	}
 }
 
-// WithClock sets the clock that Wechatpay-Timestamp is checked against; nil
-// is an error from the constructor. Default: time.Now.
+// WithClock sets the clock that Wechatpay-Timestamp is checked against and
+// that expires a [MemoryDeduper]'s keys; nil is an error from the
+// constructor. Default: time.Now.
 func WithClock(now func() time.Time) Option {
 	return func(c *config) {
+		c.memory.applied++
 		if now == nil {
 			c.fail("WithClock: nil clock")
 			return

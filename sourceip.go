@@ -36,7 +36,7 @@ var WeChatPayCallbackPrefixes = []netip.Prefix{
 // own proxy sets, and trust no header a client can set. Default: off.
 func WithAllowedIPs(clientIP func(r *http.Request) (netip.Addr, bool), prefixes ...netip.Prefix) Option {
 	if clientIP == nil {
-		clientIP = RemoteIP
+		clientIP = remoteIP
 	}
 	return func(c *config) {
 		if len(prefixes) == 0 {
@@ -59,8 +59,8 @@ func WithAllowedIPs(clientIP func(r *http.Request) (netip.Addr, bool), prefixes 
 	}
 }
 
-// RemoteIP returns the address in r.RemoteAddr.
-func RemoteIP(r *http.Request) (netip.Addr, bool) {
+// remoteIP returns the address in r.RemoteAddr.
+func remoteIP(r *http.Request) (netip.Addr, bool) {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		host = r.RemoteAddr

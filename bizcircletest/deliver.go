@@ -200,8 +200,7 @@ func (p *Platform) Resign(m *Message) *Message {
 
 // A Clock is a fake clock for tests: time stands still until Sleep or
 // Advance moves it, and Sleep returns at once. Share one between a
-// [Platform] (Platform.Now), the handler under test (bizcircle.WithClock,
-// bizcircle.MemoryClock) and a [Deliverer] (Deliverer.Sleep) to replay
+// [Platform] (Platform.Now), the handler under test (bizcircle.WithClock) and a [Deliverer] (Deliverer.Sleep) to replay
 // WeChat Pay's day of retries in microseconds. A Clock is safe for
 // concurrent use.
 type Clock struct {

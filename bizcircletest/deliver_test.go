@@ -192,7 +192,6 @@ func TestDeliverRunsAFailingCallbackOnce(t *testing.T) {
 	}}
 	h, err := bizcircle.New(p.APIv3Key, p.Verifier(), cb,
 		bizcircle.WithClock(clock.Now),
-		bizcircle.WithDeduper(bizcircle.NewMemoryDeduper(bizcircle.MemoryClock(clock.Now))),
 		bizcircle.WithLogger(deliverTestLogger))
 	if err != nil {
 		t.Fatal(err)

@@ -162,10 +162,10 @@ func WithRefreshInterval(d time.Duration) VerifierOption {
 	}
 }
 
-// WithVerifierLogger sets the logger that failed scheduled downloads are
+// WithLogger sets the logger that failed scheduled downloads are
 // reported to, as warnings without request or answer dumps; nil keeps the
 // default. Default: slog.Default().
-func WithVerifierLogger(l *slog.Logger) VerifierOption {
+func WithLogger(l *slog.Logger) VerifierOption {
 	return func(c *verifierConfig) {
 		if l != nil {
 			c.log = l
@@ -173,14 +173,14 @@ func WithVerifierLogger(l *slog.Logger) VerifierOption {
 	}
 }
 
-// WithVerifierClock sets the clock that [WithRefetchInterval] is measured
+// WithClock sets the clock that [WithRefetchInterval] is measured
 // with; nil is an error from [NewPlatformVerifier]. The schedule of
 // [WithRefreshInterval] runs on timers, not on this clock (tests drive it
 // with testing/synctest). Default: time.Now.
-func WithVerifierClock(now func() time.Time) VerifierOption {
+func WithClock(now func() time.Time) VerifierOption {
 	return func(c *verifierConfig) {
 		if now == nil {
-			c.fail("WithVerifierClock: nil clock")
+			c.fail("WithClock: nil clock")
 			return
 		}
 		c.now = now

@@ -155,7 +155,7 @@ func TestPlatformVerifier_rateLimited(t *testing.T) {
 	srv := bizcircletest.NewAPIServer(sharedPlatform(), sharedMerchant())
 	defer srv.Close()
 	clk := newClock()
-	v := newVerifier(t, srv, client.WithRefetchInterval(time.Minute), client.WithVerifierClock(clk.now))
+	v := newVerifier(t, srv, client.WithRefetchInterval(time.Minute), client.WithClock(clk.now))
 	ctx := context.Background()
 	verify := func() error { return v.Verify(ctx, randomSerial(), "message", "c2lnbmF0dXJl") }
 
@@ -292,7 +292,7 @@ func TestNewPlatformVerifier_errors(t *testing.T) {
 		{"zero refetch timeout", key, false, []client.VerifierOption{client.WithRefetchTimeout(0)}},
 		{"zero refresh interval", key, false, []client.VerifierOption{client.WithRefreshInterval(0)}},
 		{"negative refresh interval", key, false, []client.VerifierOption{client.WithRefreshInterval(-time.Hour)}},
-		{"nil clock", key, false, []client.VerifierOption{client.WithVerifierClock(nil)}},
+		{"nil clock", key, false, []client.VerifierOption{client.WithClock(nil)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -529,7 +529,7 @@ func TestPlatformVerifier_failedRefresh(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				var logs lockedBuffer
 				s := newCertServer(old)
-				v := newBubbleVerifier(t, s, client.WithVerifierLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+				v := newBubbleVerifier(t, s, client.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 				wantDownloads := func(n int) {
 					t.Helper()
 					synctest.Wait()
@@ -604,7 +604,7 @@ func TestPlatformVerifier_close(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			var logs lockedBuffer
 			s := newCertServer(old)
-			v := newBubbleVerifier(t, s, client.WithVerifierLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+			v := newBubbleVerifier(t, s, client.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 			hold := make(chan struct{})
 			defer close(hold)
 			s.mu.Lock()

@@ -15,7 +15,11 @@ func Example() {
 	testConformance := func(t *testing.T) {
 		dedupetest.Run(t, dedupetest.Harness{
 			New: func(t *testing.T, cfg dedupetest.Config) bizcircle.Deduper {
-				return bizcircle.NewMemoryDeduper(bizcircle.MemoryTTL(cfg.TTL))
+				d, err := bizcircle.NewMemoryDeduper(bizcircle.WithTTL(cfg.TTL))
+				if err != nil {
+					t.Fatal(err)
+				}
+				return d
 			},
 		})
 	}

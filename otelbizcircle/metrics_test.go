@@ -116,10 +116,14 @@ func TestDedupeDurationExcludesTheCallback(t *testing.T) {
 	t.Run("round trips around the callback are the deduper's, the callback's time is not", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			tel := newTelemetry(t)
+			memory, err := bizcircle.NewMemoryDeduper()
+			if err != nil {
+				t.Fatal(err)
+			}
 			h := tel.endpoint(t, bizcircle.CallbackFuncs{Payment: func(context.Context, *bizcircle.PaymentEvent) error {
 				time.Sleep(time.Second)
 				return nil
-			}}, bizcircle.WithDeduper(slowDeduper{bizcircle.NewMemoryDeduper(), 3 * time.Millisecond, 2 * time.Millisecond}))
+			}}, bizcircle.WithDeduper(slowDeduper{memory, 3 * time.Millisecond, 2 * time.Millisecond}))
 			m := platform.Payment(payment())
 			serve(h, m.Request("/notify"))
 			serve(h, platform.Resign(m).Request("/notify"))

@@ -191,7 +191,7 @@ func BenchmarkEndpointRatio(b *testing.B) {
 		Payment: func(context.Context, *bizcircle.PaymentEvent) error { return nil },
 	}
 	memory, err := bizcircle.New(platform.APIv3Key, platform.Verifier(), cb, bizcircle.WithLogger(quiet),
-		bizcircle.WithDeduper(bizcircle.NewMemoryDeduper(bizcircle.MemoryTTL(time.Nanosecond))))
+		bizcircle.WithTTL(time.Nanosecond))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -22,9 +22,9 @@ func TestNewRefusesOptionsThatCannotApply(t *testing.T) {
 		wantErr string
 	}{
 		{"bizcircle.WithDeduper, which River's unique jobs replace",
-			queue.WithBizcircle(bizcircle.WithDeduper(bizcircle.NewMemoryDeduper())), "use WithPriorDeduper"},
+			queue.WithBizcircle(bizcircle.WithDeduper(memoryDeduper(t))), "use WithPriorDeduper"},
 		{"bizcircle.WithDeduper after other bizcircle options",
-			queue.WithBizcircle(bizcircle.WithLogger(quiet), bizcircle.WithDeduper(bizcircle.NewMemoryDeduper())), "use WithPriorDeduper"},
+			queue.WithBizcircle(bizcircle.WithLogger(quiet), bizcircle.WithDeduper(memoryDeduper(t))), "use WithPriorDeduper"},
 		{"a nil prior Deduper", queue.WithPriorDeduper(nil), "WithPriorDeduper: nil Deduper"},
 		{"a typed nil prior Deduper (an ignored constructor error)",
 			queue.WithPriorDeduper((*pgdedupe.Deduper)(nil)), "WithPriorDeduper: nil Deduper"},
@@ -42,7 +42,7 @@ func TestNewRefusesOptionsThatCannotApply(t *testing.T) {
 		})
 	}
 	t.Run("a prior Deduper", func(t *testing.T) {
-		lazyQueue(t, queue.WithPriorDeduper(bizcircle.NewMemoryDeduper()))
+		lazyQueue(t, queue.WithPriorDeduper(memoryDeduper(t)))
 	})
 }
 
@@ -60,7 +60,7 @@ func TestNewOutboxRefusesNotificationOptions(t *testing.T) {
 		{"WithInsertTimeout", queue.WithInsertTimeout(time.Second)},
 		{"WithGroupCommit", queue.WithGroupCommit(8, 1)},
 		{"WithMeta", queue.WithMeta(nil)},
-		{"WithPriorDeduper", queue.WithPriorDeduper(bizcircle.NewMemoryDeduper())},
+		{"WithPriorDeduper", queue.WithPriorDeduper(memoryDeduper(t))},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			ob, err := queue.NewOutbox(lazyPool(t), wechat.APIv3Key, queue.WithLogger(quiet), tt.opt)
@@ -104,4 +104,14 @@ func TestNewOutboxRefusesNotificationOptions(t *testing.T) {
 			t.Errorf("Start without a points client: %v, want an error naming WithPointsClient", err)
 		}
 	})
+}
+
+// memoryDeduper is bizcircle.NewMemoryDeduper for tests: an error fails t.
+func memoryDeduper(t *testing.T) *bizcircle.MemoryDeduper {
+	t.Helper()
+	d, err := bizcircle.NewMemoryDeduper()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }

@@ -17,7 +17,11 @@ import (
 // (throughput, 8 goroutines per CPU). Redis cases report round-trips/op.
 func BenchmarkDo(b *testing.B) {
 	b.Run("memory", func(b *testing.B) {
-		bench(b, bizcircle.NewMemoryDeduper(), nil)
+		memory, err := bizcircle.NewMemoryDeduper()
+		if err != nil {
+			b.Fatal(err)
+		}
+		bench(b, memory, nil)
 	})
 	b.Run("redis", func(b *testing.B) {
 		c := newClient(b)

@@ -72,7 +72,6 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var seen outcomes
 	h, err := bizcircle.New(platform.APIv3Key, platform.Verifier(), shop,
 		bizcircle.WithClock(clock.Now),
-		bizcircle.WithDeduper(bizcircle.NewMemoryDeduper(bizcircle.MemoryClock(clock.Now))),
 		bizcircle.WithObserver(seen.observe),
 		bizcircle.WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {

@@ -55,7 +55,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return exitFailure
 	}
 
-	var deduper bizcircle.Deduper = bizcircle.NewMemoryDeduper()
+	opts := []bizcircle.Option{} // New's default deduper: in memory
 	dedupeName := "in-memory deduper"
 	if *redisAddr != "" {
 		rdb := redis.NewClient(&redis.Options{Addr: *redisAddr})
@@ -64,17 +64,17 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			fmt.Fprintf(stderr, "bizcircle serve: redis %s: %v\n", *redisAddr, err)
 			return exitFailure
 		}
-		deduper, dedupeName = redisdedupe.New(rdb), "Redis deduper at "+*redisAddr
+		opts = append(opts, bizcircle.WithDeduper(redisdedupe.New(rdb)))
+		dedupeName = "Redis deduper at " + *redisAddr
 	}
 
 	p := &printer{w: stdout}
 	cb := &receiver{print: p.printf, failures: *fail, failed: map[string]int{}}
 	// The whole endpoint: what a mall's server does with its real keys.
 	verifier := verifiers.NewSHA256WithRSAPubkeyVerifier(keys.publicKeyID, *keys.publicKey)
-	h, err := bizcircle.New(keys.apiV3Key, verifier, cb,
-		bizcircle.WithDeduper(deduper),
+	h, err := bizcircle.New(keys.apiV3Key, verifier, cb, append(opts,
 		bizcircle.WithObserver(p.observe),
-		bizcircle.WithLogger(slog.New(slog.DiscardHandler))) // the observer prints instead
+		bizcircle.WithLogger(slog.New(slog.DiscardHandler)))...) // the observer prints instead
 	if err != nil {
 		fmt.Fprintf(stderr, "bizcircle serve: %v\n", err)
 		return exitFailure

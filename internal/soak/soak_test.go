@@ -39,7 +39,11 @@ func run(t *testing.T, cfg soak.Config) {
 
 func TestSoakMemory(t *testing.T) {
 	run(t, traffic(func(clock func() time.Time) bizcircle.Deduper {
-		return bizcircle.NewMemoryDeduper(bizcircle.MemoryClock(clock))
+		d, err := bizcircle.NewMemoryDeduper(bizcircle.WithClock(clock))
+		if err != nil {
+			panic(err) // a valid clock: cannot happen
+		}
+		return d
 	}, 1))
 }
 
