@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -75,12 +77,10 @@ type MemoryDeduper struct {
 // [New] and [NewHandler] make one from the same options when no [WithDeduper]
 // is given, so most code never calls this.
 func NewMemoryDeduper(opts ...Option) (*MemoryDeduper, error) {
-	c := newConfig(nil)
-	for i, opt := range opts {
-		before := c.memory.applied
-		opt(&c)
-		if c.memory.applied == before {
-			return nil, fmt.Errorf("bizcircle: NewMemoryDeduper: option %d is not WithTTL, WithMaxKeys, WithInFlightWait or WithClock", i+1)
+	c := newConfig(opts)
+	for _, name := range c.given {
+		if !slices.Contains(memoryOptions, name) {
+			return nil, fmt.Errorf("bizcircle: NewMemoryDeduper: %s does not configure a deduper; it takes %s", name, strings.Join(memoryOptions, ", "))
 		}
 	}
 	if c.err != nil {

@@ -246,12 +246,6 @@ func (d *Dispatcher) EventKey(n *Notification) (key string, handled bool, err er
 	return key, run != nil, err
 }
 
-// Deduper returns the [Deduper] d runs callbacks through: the one set with
-// [WithDeduper] (the last one, when several are), else the [MemoryDeduper]
-// NewDispatcher made. Code that builds on a Dispatcher checks with it which
-// Deduper its options chose.
-func (d *Dispatcher) Deduper() Deduper { return d.deduper }
-
 // dedupe runs the callback through the Deduper and maps its answer.
 func (d *Dispatcher) dedupe(ctx context.Context, key string, run func(context.Context) error) (Outcome, error) {
 	ran, err := d.deduper.Do(ctx, key, run)

@@ -513,16 +513,3 @@ func TestCallbackErrorWrappingASentinelIsStill500(t *testing.T) {
 		t.Fatalf("got %d %s, want 500 callback failed", w.Code, w.Body)
 	}
 }
-
-// TestDispatcherDeduper: Deduper gives the Deduper the options chose, the
-// last WithDeduper winning, else a MemoryDeduper of the Dispatcher's own.
-func TestDispatcherDeduper(t *testing.T) {
-	cb := bizcircle.CallbackFuncs{Payment: func(context.Context, *bizcircle.PaymentEvent) error { return nil }}
-	first, last := memory(t), memory(t)
-	if got := bizcircle.NewDispatcher(cb, bizcircle.WithDeduper(first), bizcircle.WithDeduper(last)).Deduper(); got != last {
-		t.Errorf("Deduper() = %p, want the last WithDeduper's %p", got, last)
-	}
-	if got, ok := bizcircle.NewDispatcher(cb).Deduper().(*bizcircle.MemoryDeduper); !ok || got == nil {
-		t.Errorf("Deduper() without WithDeduper = %T, want a *MemoryDeduper", got)
-	}
-}

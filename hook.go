@@ -45,7 +45,7 @@ type Delivery struct {
 // WithHook adds h; hooks run in the order given (End in reverse).
 // Default: none.
 func WithHook(h Hook) Option {
-	return func(c *config) { c.hooks = append(c.hooks, h) }
+	return named("WithHook", func(c *config) { c.hooks = append(c.hooks, h) })
 }
 
 type hooks []Hook

@@ -41,6 +41,7 @@ type config struct {
 	hooks           hooks
 
 	memory memoryConfig // the default MemoryDeduper's
+	given  []string     // the options applied, by name (OptionNames)
 
 	err         error // the first invalid option, reported by the constructor
 	dispatchErr error // the first invalid option that concerns the dispatcher
@@ -75,18 +76,36 @@ func (c *config) failDispatch(msg string) {
 	}
 }
 
+// named makes an Option that records its name, for [OptionNames].
+func named(name string, apply func(*config)) Option {
+	return func(c *config) {
+		c.given = append(c.given, name)
+		apply(c)
+	}
+}
+
+// OptionNames returns the names of opts ("WithLogger", "On", …) in order,
+// for code that takes a list of bizcircle options and must refuse some of
+// them: package queue refuses WithDeduper, whose job River's unique jobs do.
+func OptionNames(opts ...Option) []string {
+	var c config
+	for _, opt := range opts {
+		opt(&c)
+	}
+	return c.given
+}
+
 // WithClock sets the clock that Wechatpay-Timestamp is checked against and
 // that expires a [MemoryDeduper]'s keys; nil is an error from the
 // constructor. Default: time.Now.
 func WithClock(now func() time.Time) Option {
-	return func(c *config) {
-		c.memory.applied++
+	return named("WithClock", func(c *config) {
 		if now == nil {
 			c.fail("WithClock: nil clock")
 			return
 		}
 		c.now = now
-	}
+	})
 }
 
 // WithTolerance sets how far Wechatpay-Timestamp may be from the clock, in
@@ -94,26 +113,26 @@ func WithClock(now func() time.Time) Option {
 // accepted only within half a second of the clock. A value not above zero is
 // an error from the constructor. Default: [DefaultTolerance] (5 minutes).
 func WithTolerance(d time.Duration) Option {
-	return func(c *config) {
+	return named("WithTolerance", func(c *config) {
 		if d <= 0 {
 			c.fail("WithTolerance: tolerance must be positive")
 			return
 		}
 		c.tolerance = d
-	}
+	})
 }
 
 // WithMaxBodyBytes bounds the request body; a longer one, whatever its
 // Content-Length says, is answered 413. A value not above zero is an error
 // from the constructor. Default: [DefaultMaxBodyBytes] (64 KiB).
 func WithMaxBodyBytes(n int64) Option {
-	return func(c *config) {
+	return named("WithMaxBodyBytes", func(c *config) {
 		if n <= 0 {
 			c.fail("WithMaxBodyBytes: limit must be positive")
 			return
 		}
 		c.maxBody = n
-	}
+	})
 }
 
 // WithDeduper sets the [Deduper] that runs each event's callback once. A nil
@@ -121,13 +140,13 @@ func WithMaxBodyBytes(n int64) Option {
 // error from the constructors; [NewHandler] and [NewDispatcher] panic with
 // it. Default: a [MemoryDeduper] per handler, with its defaults.
 func WithDeduper(d Deduper) Option {
-	return func(c *config) {
+	return named("WithDeduper", func(c *config) {
 		if d == nil || isNilPointer(d) {
 			c.failDispatch("WithDeduper: nil Deduper")
 			return
 		}
 		c.deduper = d
-	}
+	})
 }
 
 // WithCallbackTimeout bounds each callback run: its ctx is cancelled after d,
@@ -137,13 +156,13 @@ func WithDeduper(d Deduper) Option {
 // once and processes with retries for days. A value not above zero is an
 // error from the constructors. Default: none (the request's ctx only).
 func WithCallbackTimeout(d time.Duration) Option {
-	return func(c *config) {
+	return named("WithCallbackTimeout", func(c *config) {
 		if d <= 0 {
 			c.failDispatch("WithCallbackTimeout: timeout must be positive")
 			return
 		}
 		c.callbackTimeout = d
-	}
+	})
 }
 
 // WithAPIv3Keys adds APIv3 keys, tried in order after the primary one when a
@@ -154,7 +173,7 @@ func WithCallbackTimeout(d time.Duration) Option {
 // 32 bytes and differ from the others, the primary included, else the
 // constructor returns an error. Default: none.
 func WithAPIv3Keys(keys ...string) Option {
-	return func(c *config) {
+	return named("WithAPIv3Keys", func(c *config) {
 		for _, k := range keys {
 			if len(k) != 32 {
 				c.fail(fmt.Sprintf("WithAPIv3Keys: a key must be 32 bytes, got %d", len(k)))
@@ -162,18 +181,18 @@ func WithAPIv3Keys(keys ...string) Option {
 			}
 		}
 		c.apiV3Keys = append(c.apiV3Keys, keys...)
-	}
+	})
 }
 
 // WithLogger sets the logger for rejections, failures and duplicates. Log
 // records carry the notification ID, event type and Request-ID, never keys or
 // plaintext. nil keeps the default. Default: slog.Default().
 func WithLogger(l *slog.Logger) Option {
-	return func(c *config) {
+	return named("WithLogger", func(c *config) {
 		if l != nil {
 			c.logger = l
 		}
-	}
+	})
 }
 
 // WithObserver sets a function called once per outcome (verified, rejected,
@@ -181,5 +200,5 @@ func WithLogger(l *slog.Logger) Option {
 // runs on the request's goroutine and must be fast and safe for concurrent
 // use. Default: none.
 func WithObserver(fn func(Observation)) Option {
-	return func(c *config) { c.observer = fn }
+	return named("WithObserver", func(c *config) { c.observer = fn })
 }

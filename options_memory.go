@@ -12,13 +12,10 @@ type memoryConfig struct {
 	maxKeys int
 	wait    time.Duration
 	set     []string // the memory options given, by name, for errors
-	applied int      // options that concern a MemoryDeduper, WithClock included
 }
 
-func (m *memoryConfig) note(name string) {
-	m.set = append(m.set, name)
-	m.applied++
-}
+// memoryOptions are the options NewMemoryDeduper takes.
+var memoryOptions = []string{"WithTTL", "WithMaxKeys", "WithInFlightWait", "WithClock"}
 
 // WithTTL sets how long a [MemoryDeduper] remembers a completed key. For
 // [New] and [NewHandler] it configures the default deduper, and is an error
@@ -26,14 +23,14 @@ func (m *memoryConfig) note(name string) {
 // above zero is an error. Default: [DefaultTTL] (25 hours, past WeChat Pay's
 // 24h4m of retries).
 func WithTTL(d time.Duration) Option {
-	return func(c *config) {
-		c.memory.note("WithTTL")
+	return named("WithTTL", func(c *config) {
+		c.memory.set = append(c.memory.set, "WithTTL")
 		if d <= 0 {
 			c.failDispatch("WithTTL: ttl must be positive")
 			return
 		}
 		c.memory.ttl = d
-	}
+	})
 }
 
 // WithMaxKeys bounds how many completed keys a [MemoryDeduper] remembers;
@@ -41,14 +38,14 @@ func WithTTL(d time.Duration) Option {
 // deduper of [New] and [NewHandler]. A value below 1 is an error. Default:
 // [DefaultMaxKeys].
 func WithMaxKeys(n int) Option {
-	return func(c *config) {
-		c.memory.note("WithMaxKeys")
+	return named("WithMaxKeys", func(c *config) {
+		c.memory.set = append(c.memory.set, "WithMaxKeys")
 		if n < 1 {
 			c.failDispatch(fmt.Sprintf("WithMaxKeys: %d keys: need at least 1", n))
 			return
 		}
 		c.memory.maxKeys = n
-	}
+	})
 }
 
 // WithInFlightWait sets how long a duplicate waits, in a [MemoryDeduper],
@@ -58,12 +55,12 @@ func WithMaxKeys(n int) Option {
 // [New] and [NewHandler]. A negative value is an error. Default:
 // [DefaultInFlightWait] (3 seconds).
 func WithInFlightWait(d time.Duration) Option {
-	return func(c *config) {
-		c.memory.note("WithInFlightWait")
+	return named("WithInFlightWait", func(c *config) {
+		c.memory.set = append(c.memory.set, "WithInFlightWait")
 		if d < 0 {
 			c.failDispatch("WithInFlightWait: wait must not be negative")
 			return
 		}
 		c.memory.wait = d
-	}
+	})
 }

@@ -33,13 +33,13 @@ type route struct {
 // [Callbacks] handle ([New] returns it); [NewHandler] and [NewDispatcher]
 // panic with either. An empty eventType or a nil fn is an error too.
 func On[T any](eventType string, key func(e *T) string, fn func(ctx context.Context, e *T) error) Option {
-	return func(c *config) {
+	return named("On", func(c *config) {
 		if eventType == "" || fn == nil {
 			c.failDispatch(fmt.Sprintf("On(%q): empty event type or nil func", eventType))
 			return
 		}
 		c.addRoute(typedRoute(eventType, "On", "business ID", key, fn))
-	}
+	})
 }
 
 // OnUnknown registers fn for every verified event type that no other
@@ -47,7 +47,7 @@ func On[T any](eventType string, key func(e *T) string, fn func(ctx context.Cont
 // it such events are answered 204 and reported as [OutcomeIgnored]. A nil
 // fn is an error from the constructors. Default: none.
 func OnUnknown(fn func(ctx context.Context, n *Notification) error) Option {
-	return func(c *config) {
+	return named("OnUnknown", func(c *config) {
 		switch {
 		case fn == nil:
 			c.failDispatch("OnUnknown: nil func")
@@ -56,7 +56,7 @@ func OnUnknown(fn func(ctx context.Context, n *Notification) error) Option {
 		default:
 			c.unknown = fn
 		}
-	}
+	})
 }
 
 // typedRoute decodes into a new T and keys it by key's ID, named idName in

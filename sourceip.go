@@ -38,7 +38,7 @@ func WithAllowedIPs(clientIP func(r *http.Request) (netip.Addr, bool), prefixes 
 	if clientIP == nil {
 		clientIP = remoteIP
 	}
-	return func(c *config) {
+	return named("WithAllowedIPs", func(c *config) {
 		if len(prefixes) == 0 {
 			c.fail("WithAllowedIPs: no prefixes: every request would be refused")
 			return
@@ -56,7 +56,7 @@ func WithAllowedIPs(clientIP func(r *http.Request) (netip.Addr, bool), prefixes 
 			}
 			return false
 		}
-	}
+	})
 }
 
 // remoteIP returns the address in r.RemoteAddr.

@@ -137,15 +137,35 @@ func WithSchema(schema string) Option {
 
 // WithBizcircle passes options to the decoder and dispatcher inside the
 // queue: [bizcircle.On], [bizcircle.OnUnknown], [bizcircle.WithObserver],
-// [bizcircle.WithClock], [bizcircle.WithCallbackTimeout] and the others.
-// [bizcircle.WithDeduper] cannot apply (River's unique jobs deduplicate) and
-// is an error from [New]: to recognise the events a previous mode's Deduper
-// processed, use [WithPriorDeduper]. Default: none.
+// [bizcircle.WithHook], [bizcircle.WithClock], [bizcircle.WithCallbackTimeout]
+// and the others. The ones queue mode cannot apply as bizcircle does are an
+// error from [New], which names what to use instead: [bizcircle.WithDeduper]
+// (River's unique jobs deduplicate; see [WithPriorDeduper]),
+// [bizcircle.WithAPIv3Keys] and [bizcircle.WithLogger] (use this package's
+// [WithAPIv3Keys] and [WithLogger], which reach the points syncs and River
+// too), and the MemoryDeduper's options. Default: none.
 func WithBizcircle(opts ...bizcircle.Option) Option {
 	return func(o *options) {
 		o.forNotifications("WithBizcircle")
+		for _, name := range bizcircle.OptionNames(opts...) {
+			if instead, ok := refusedBizcircle[name]; ok {
+				o.fail("WithBizcircle(bizcircle.%s(…)) cannot apply: %s", name, instead)
+			}
+		}
 		o.bizcircle = append(o.bizcircle, opts...)
 	}
+}
+
+// refusedBizcircle maps the bizcircle options WithBizcircle refuses to what
+// to use instead.
+var refusedBizcircle = map[string]string{
+	"WithDeduper": "River's unique jobs deduplicate in queue mode; to answer the events a previous mode's Deduper " +
+		"processed as duplicates, use WithPriorDeduper",
+	"WithAPIv3Keys":    "use queue.WithAPIv3Keys, which also opens the points syncs and jobs sealed under an old key",
+	"WithLogger":       "use queue.WithLogger, which River logs to as well",
+	"WithTTL":          "queue mode has no MemoryDeduper: WithCompletedRetention is how long a key refuses duplicates",
+	"WithMaxKeys":      "queue mode has no MemoryDeduper",
+	"WithInFlightWait": "queue mode has no MemoryDeduper",
 }
 
 // WithAPIv3Keys adds APIv3 keys tried after the primary one, as

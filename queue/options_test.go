@@ -24,7 +24,12 @@ func TestNewRefusesOptionsThatCannotApply(t *testing.T) {
 		{"bizcircle.WithDeduper, which River's unique jobs replace",
 			queue.WithBizcircle(bizcircle.WithDeduper(memoryDeduper(t))), "use WithPriorDeduper"},
 		{"bizcircle.WithDeduper after other bizcircle options",
-			queue.WithBizcircle(bizcircle.WithLogger(quiet), bizcircle.WithDeduper(memoryDeduper(t))), "use WithPriorDeduper"},
+			queue.WithBizcircle(bizcircle.WithClock(time.Now), bizcircle.WithDeduper(memoryDeduper(t))), "use WithPriorDeduper"},
+		{"bizcircle.WithAPIv3Keys, which would not open sealed syncs",
+			queue.WithBizcircle(bizcircle.WithAPIv3Keys(wechat.APIv3Key)), "use queue.WithAPIv3Keys"},
+		{"bizcircle.WithLogger, which River would not log to",
+			queue.WithBizcircle(bizcircle.WithLogger(quiet)), "use queue.WithLogger"},
+		{"a MemoryDeduper option", queue.WithBizcircle(bizcircle.WithTTL(time.Hour)), "queue mode has no MemoryDeduper"},
 		{"a nil prior Deduper", queue.WithPriorDeduper(nil), "WithPriorDeduper: nil Deduper"},
 		{"a typed nil prior Deduper (an ignored constructor error)",
 			queue.WithPriorDeduper((*pgdedupe.Deduper)(nil)), "WithPriorDeduper: nil Deduper"},
@@ -55,7 +60,7 @@ func TestNewOutboxRefusesNotificationOptions(t *testing.T) {
 		name string
 		opt  queue.Option
 	}{
-		{"WithBizcircle", queue.WithBizcircle(bizcircle.WithLogger(quiet))},
+		{"WithBizcircle", queue.WithBizcircle(bizcircle.WithClock(time.Now))},
 		{"WithWorkers", queue.WithWorkers(4)},
 		{"WithInsertTimeout", queue.WithInsertTimeout(time.Second)},
 		{"WithGroupCommit", queue.WithGroupCommit(8, 1)},

@@ -71,13 +71,8 @@ func New(pool *pgxpool.Pool, apiV3Key string, verifier auth.Verifier, cb bizcirc
 	return q, nil
 }
 
-// errWithDeduper refuses bizcircle.WithDeduper among WithBizcircle's
-// options, which queue mode cannot apply.
-var errWithDeduper = errors.New("queue: WithBizcircle(bizcircle.WithDeduper(…)) cannot apply: River's unique jobs deduplicate in queue mode; " +
-	"to answer the events a previous mode's Deduper processed as duplicates, use WithPriorDeduper")
-
 // newDispatcher returns a Dispatcher whose Deduper runs the callback: River
-// deduplicates. A Deduper among opts is an error. It turns NewDispatcher's
+// deduplicates (WithBizcircle refuses another). It turns NewDispatcher's
 // panics into errors.
 func newDispatcher(cb bizcircle.Callbacks, opts []bizcircle.Option) (d *bizcircle.Dispatcher, err error) {
 	defer func() {
@@ -85,11 +80,7 @@ func newDispatcher(cb bizcircle.Callbacks, opts []bizcircle.Option) (d *bizcircl
 			err = fmt.Errorf("%v", p)
 		}
 	}()
-	d = bizcircle.NewDispatcher(cb, append([]bizcircle.Option{bizcircle.WithDeduper(runDeduper{})}, opts...)...)
-	if _, ok := d.Deduper().(runDeduper); !ok {
-		return nil, errWithDeduper
-	}
-	return d, nil
+	return bizcircle.NewDispatcher(cb, append([]bizcircle.Option{bizcircle.WithDeduper(runDeduper{})}, opts...)...), nil
 }
 
 // runDeduper runs every callback: in queue mode River's unique jobs and the
