@@ -28,14 +28,17 @@ type Admin struct {
 	pool  *pgxpool.Pool
 }
 
-// NewAdmin returns an Admin on pool's River tables. It uses the options
-// WithSchema and WithLogger and starts no goroutine.
+// NewAdmin returns an Admin on pool's River tables. It takes the options
+// WithSchema and WithLogger (any other is an error) and starts no goroutine.
 func NewAdmin(pool *pgxpool.Pool, opts ...Option) (*Admin, error) {
 	if pool == nil {
 		return nil, errors.New("queue: nil pool")
 	}
 	o, err := newOptions(opts)
 	if err != nil {
+		return nil, err
+	}
+	if err := o.only("NewAdmin", "WithSchema", "WithLogger"); err != nil {
 		return nil, err
 	}
 	rc, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Schema: o.schema, Logger: o.logger})
@@ -346,7 +349,8 @@ func (a *Admin) ReplayDiscarded(ctx context.Context, since time.Time) ([]Job, er
 
 // Migrate creates or updates River's tables in pool's database with River's
 // own migrations (rivermigrate), in the schema set by WithSchema, which it
-// creates if needed. It is safe to run again.
+// creates if needed. It takes the options WithSchema and WithLogger (any
+// other is an error). It is safe to run again.
 func Migrate(ctx context.Context, pool *pgxpool.Pool, opts ...Option) error {
 	return migrate(ctx, pool, opts)
 }

@@ -19,6 +19,9 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, opts []Option) error {
 	if err != nil {
 		return err
 	}
+	if err := o.only("Migrate", "WithSchema", "WithLogger"); err != nil {
+		return err
+	}
 	if o.schema != "" {
 		if _, err := pool.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+pgx.Identifier{o.schema}.Sanitize()); err != nil {
 			return fmt.Errorf("queue: create schema: %w", err)

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"reflect"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/go-bizcircle/bizcircle"
@@ -89,7 +91,8 @@ type options struct {
 	// notificationOption names the first option given that configures
 	// notifications, which NewOutbox cannot apply.
 	notificationOption string
-	err                error // the first invalid option
+	given              []string // the options applied, by name
+	err                error    // the first invalid option
 }
 
 func newOptions(opts []Option) (options, error) {
@@ -122,6 +125,26 @@ func (o *options) forNotifications(name string) {
 	}
 }
 
+// named makes an Option that records its name, so that a constructor can
+// refuse the options it cannot apply.
+func named(name string, apply func(*options)) Option {
+	return func(o *options) {
+		o.given = append(o.given, name)
+		apply(o)
+	}
+}
+
+// only fails unless every option given is one of names: what a constructor
+// that applies only those says of the others.
+func (o *options) only(constructor string, names ...string) error {
+	for _, g := range o.given {
+		if !slices.Contains(names, g) {
+			return fmt.Errorf("queue: %s: %s cannot apply: it takes only %s", constructor, g, strings.Join(names, " and "))
+		}
+	}
+	return nil
+}
+
 func (o *options) fail(format string, args ...any) {
 	if o.err == nil {
 		o.err = errors.New("queue: " + fmt.Sprintf(format, args...))
@@ -132,7 +155,7 @@ func (o *options) fail(format string, args ...any) {
 // river.Config.Schema does; it must be the schema [Migrate] created them in.
 // Default: "" (the connection's search_path).
 func WithSchema(schema string) Option {
-	return func(o *options) { o.schema = schema }
+	return named("WithSchema", func(o *options) { o.schema = schema })
 }
 
 // WithBizcircle passes options to the decoder and dispatcher inside the
@@ -145,7 +168,7 @@ func WithSchema(schema string) Option {
 // [WithAPIv3Keys] and [WithLogger], which reach the points syncs and River
 // too), and the MemoryDeduper's options. Default: none.
 func WithBizcircle(opts ...bizcircle.Option) Option {
-	return func(o *options) {
+	return named("WithBizcircle", func(o *options) {
 		o.forNotifications("WithBizcircle")
 		for _, name := range bizcircle.OptionNames(opts...) {
 			if instead, ok := refusedBizcircle[name]; ok {
@@ -153,7 +176,7 @@ func WithBizcircle(opts ...bizcircle.Option) Option {
 			}
 		}
 		o.bizcircle = append(o.bizcircle, opts...)
-	}
+	})
 }
 
 // refusedBizcircle maps the bizcircle options WithBizcircle refuses to what
@@ -174,22 +197,22 @@ var refusedBizcircle = map[string]string{
 // resets its key, so that jobs stored under the old key still run. Default:
 // none.
 func WithAPIv3Keys(keys ...string) Option {
-	return func(o *options) {
+	return named("WithAPIv3Keys", func(o *options) {
 		o.apiV3Keys = append(o.apiV3Keys, keys...)
 		o.bizcircle = append(o.bizcircle, bizcircle.WithAPIv3Keys(keys...))
-	}
+	})
 }
 
 // WithLogger sets the logger of River and of the kit (as
 // [bizcircle.WithLogger]). Records carry job IDs, kinds, event types and
 // errors, never plaintext. nil keeps the default. Default: slog.Default().
 func WithLogger(l *slog.Logger) Option {
-	return func(o *options) {
+	return named("WithLogger", func(o *options) {
 		if l != nil {
 			o.logger = l
 			o.bizcircle = append(o.bizcircle, bizcircle.WithLogger(l))
 		}
-	}
+	})
 }
 
 // WithWorkers sets how many notification jobs this process runs at once
@@ -198,14 +221,14 @@ func WithLogger(l *slog.Logger) Option {
 // connections plus a few for River. A value below 1 is an error from [New].
 // Default: [DefaultWorkers] (32).
 func WithWorkers(n int) Option {
-	return func(o *options) {
+	return named("WithWorkers", func(o *options) {
 		o.forNotifications("WithWorkers")
 		if n < 1 {
 			o.fail("WithWorkers: need at least 1 worker")
 			return
 		}
 		o.workers = n
-	}
+	})
 }
 
 // WithFetchCooldown sets River's FetchCooldown, the least time between two
@@ -213,13 +236,13 @@ func WithWorkers(n int) Option {
 // second. A value not above zero is an error from [New]. Default:
 // [DefaultFetchCooldown] (5ms).
 func WithFetchCooldown(d time.Duration) Option {
-	return func(o *options) {
+	return named("WithFetchCooldown", func(o *options) {
 		if d <= 0 {
 			o.fail("WithFetchCooldown: cooldown must be positive")
 			return
 		}
 		o.fetchCooldown = d
-	}
+	})
 }
 
 // WithMaxAttempts sets how many times a job runs before it is discarded (a
@@ -227,24 +250,24 @@ func WithFetchCooldown(d time.Duration) Option {
 // Default: [DefaultMaxAttempts] (25: about 20 days with River's default
 // retry policy).
 func WithMaxAttempts(n int) Option {
-	return func(o *options) {
+	return named("WithMaxAttempts", func(o *options) {
 		if n < 1 {
 			o.fail("WithMaxAttempts: need at least 1 attempt")
 			return
 		}
 		o.maxAttempts = n
-	}
+	})
 }
 
 // WithRetryPolicy sets when a failed job runs again. nil keeps the
 // default. Default: River's DefaultClientRetryPolicy (attempt⁴ seconds,
 // ±10%: 1s, 16s, 81s, … 3.8 days before the 25th attempt).
 func WithRetryPolicy(p river.ClientRetryPolicy) Option {
-	return func(o *options) {
+	return named("WithRetryPolicy", func(o *options) {
 		if p != nil {
 			o.retryPolicy = p
 		}
-	}
+	})
 }
 
 // WithCompletedRetention sets how long River keeps completed jobs, which is
@@ -252,39 +275,40 @@ func WithRetryPolicy(p river.ClientRetryPolicy) Option {
 // 25 hours (WeChat Pay retries for 24h4m) it is an error from [New].
 // Default: [DefaultCompletedRetention] (26 hours).
 func WithCompletedRetention(d time.Duration) Option {
-	return func(o *options) {
+	return named("WithCompletedRetention", func(o *options) {
 		if d < minCompletedRetention {
 			o.fail("WithCompletedRetention: %v is under %v: WeChat Pay's retries would run callbacks again", d, minCompletedRetention)
 			return
 		}
 		o.completedRetention = d
-	}
+	})
 }
 
-// WithDiscardedRetention sets how long discarded jobs (dead letters) stay
-// visible and replayable. A value not above zero is an error from [New].
+// WithDiscardedRetention sets how long discarded jobs (dead letters) and
+// cancelled ones (a poisoned job an operator cancelled, a refused points
+// sync) stay visible and replayable. A value not above zero is an error from [New].
 // Default: [DefaultDiscardedRetention] (30 days).
 func WithDiscardedRetention(d time.Duration) Option {
-	return func(o *options) {
+	return named("WithDiscardedRetention", func(o *options) {
 		if d <= 0 {
 			o.fail("WithDiscardedRetention: retention must be positive")
 			return
 		}
 		o.discardedRetention = d
-	}
+	})
 }
 
 // WithJobTimeout bounds one attempt of a job: its context is cancelled
 // after d, its transaction rolls back and it is retried. A value not above
 // zero is an error from [New]. Default: [DefaultJobTimeout] (1 minute).
 func WithJobTimeout(d time.Duration) Option {
-	return func(o *options) {
+	return named("WithJobTimeout", func(o *options) {
 		if d <= 0 {
 			o.fail("WithJobTimeout: timeout must be positive")
 			return
 		}
 		o.jobTimeout = d
-	}
+	})
 }
 
 // WithInsertTimeout bounds how long the endpoint waits for a notification
@@ -292,14 +316,14 @@ func WithJobTimeout(d time.Duration) Option {
 // A value not above zero, or over 4 seconds (WeChat Pay hangs up after 5),
 // is an error from [New]. Default: [DefaultInsertTimeout] (2 seconds).
 func WithInsertTimeout(d time.Duration) Option {
-	return func(o *options) {
+	return named("WithInsertTimeout", func(o *options) {
 		o.forNotifications("WithInsertTimeout")
 		if d <= 0 || d > 4*time.Second {
 			o.fail("WithInsertTimeout: want a timeout above 0 and at most 4s")
 			return
 		}
 		o.insertTimeout = d
-	}
+	})
 }
 
 // WithStopTimeout sets how long [Queue.Close] waits for running jobs before
@@ -307,13 +331,13 @@ func WithInsertTimeout(d time.Duration) Option {
 // again later). A value not above zero is an error from [New]. Default:
 // [DefaultStopTimeout] (10 seconds).
 func WithStopTimeout(d time.Duration) Option {
-	return func(o *options) {
+	return named("WithStopTimeout", func(o *options) {
 		if d <= 0 {
 			o.fail("WithStopTimeout: timeout must be positive")
 			return
 		}
 		o.stopTimeout = d
-	}
+	})
 }
 
 // WithGroupCommit sets the endpoint's group commit: notifications that
@@ -323,14 +347,14 @@ func WithStopTimeout(d time.Duration) Option {
 // notification with its own insert. Values below 1 are an error from
 // [New]. Default: [DefaultMaxBatch] (128), [DefaultCommitters] (2).
 func WithGroupCommit(maxBatch, committers int) Option {
-	return func(o *options) {
+	return named("WithGroupCommit", func(o *options) {
 		o.forNotifications("WithGroupCommit")
 		if maxBatch < 1 || committers < 1 {
 			o.fail("WithGroupCommit: maxBatch and committers must be at least 1")
 			return
 		}
 		o.maxBatch, o.committers = maxBatch, committers
-	}
+	})
 }
 
 // WithPointsClient sets the client that sends the points syncs enqueued by
@@ -339,13 +363,13 @@ func WithGroupCommit(maxBatch, committers int) Option {
 // without it stores syncs but does not send them. A nil client or workers
 // below 1 is an error from [New] and [NewOutbox]. Default: none.
 func WithPointsClient(c *client.Client, workers int) Option {
-	return func(o *options) {
+	return named("WithPointsClient", func(o *options) {
 		if c == nil || workers < 1 {
 			o.fail("WithPointsClient: nil client or fewer than 1 worker")
 			return
 		}
 		o.points, o.syncWorkers = c, workers
-	}
+	})
 }
 
 // WithPriorDeduper makes the endpoint store each notification through d,
@@ -373,14 +397,14 @@ func WithPointsClient(c *client.Client, workers int) Option {
 // [Admin.Failed]). A nil d, typed nil pointers included, is an error from
 // [New]. Default: none.
 func WithPriorDeduper(d bizcircle.Deduper) Option {
-	return func(o *options) {
+	return named("WithPriorDeduper", func(o *options) {
 		o.forNotifications("WithPriorDeduper")
 		if d == nil || isNilPointer(d) {
 			o.fail("WithPriorDeduper: nil Deduper")
 			return
 		}
 		o.prior = d
-	}
+	})
 }
 
 // isNilPointer reports a nil pointer in an interface (an ignored
@@ -396,10 +420,10 @@ func isNilPointer(v any) bool {
 // context; keep the map small and never put plaintext in it. nil stores no
 // Meta. Default: the Request-ID, under "request_id", when there is one.
 func WithMeta(fn func(ctx context.Context, n *bizcircle.Notification) map[string]string) Option {
-	return func(o *options) {
+	return named("WithMeta", func(o *options) {
 		o.forNotifications("WithMeta")
 		o.meta = fn
-	}
+	})
 }
 
 // WithRiverConfig lets fn change River's configuration after the queue set
@@ -407,11 +431,11 @@ func WithMeta(fn func(ctx context.Context, n *bizcircle.Notification) map[string
 // ErrorHandler, FetchPollInterval, Test.Time, …). Changing Workers, Queues or
 // the retention periods can break the queue's guarantees. Default: none.
 func WithRiverConfig(fn func(*river.Config)) Option {
-	return func(o *options) {
+	return named("WithRiverConfig", func(o *options) {
 		if fn != nil {
 			o.river = append(o.river, fn)
 		}
-	}
+	})
 }
 
 // metaRequestID is the Meta key of the default Meta, the Request-ID, which

@@ -10,6 +10,7 @@ import (
 	"github.com/go-bizcircle/bizcircle/bizcircletest"
 	"github.com/go-bizcircle/bizcircle/pgdedupe"
 	"github.com/go-bizcircle/bizcircle/queue"
+	"github.com/riverqueue/river"
 )
 
 // TestNewRefusesOptionsThatCannotApply: an option New cannot apply is an
@@ -119,4 +120,50 @@ func memoryDeduper(t *testing.T) *bizcircle.MemoryDeduper {
 		t.Fatal(err)
 	}
 	return d
+}
+
+// TestAdminAndMigrateTakeOnlySchemaAndLogger: NewAdmin and Migrate apply
+// WithSchema and WithLogger; any other option is an error, not ignored.
+func TestAdminAndMigrateTakeOnlySchemaAndLogger(t *testing.T) {
+	pool := lazyPool(t)
+	if a, err := queue.NewAdmin(pool, queue.WithSchema("mall"), queue.WithLogger(quiet)); err != nil || a == nil {
+		t.Fatalf("NewAdmin with WithSchema and WithLogger = %v, %v; want an Admin", a, err)
+	}
+	for _, opt := range []struct {
+		name string
+		opt  queue.Option
+	}{
+		{"WithWorkers", queue.WithWorkers(4)},
+		{"WithDiscardedRetention", queue.WithDiscardedRetention(time.Hour)},
+	} {
+		if _, err := queue.NewAdmin(pool, opt.opt); err == nil || !strings.Contains(err.Error(), "NewAdmin: "+opt.name+" cannot apply") {
+			t.Errorf("NewAdmin(%s) = %v, want an error saying it cannot apply", opt.name, err)
+		}
+		// The option is refused before Migrate connects (the pool cannot).
+		if err := queue.Migrate(context.Background(), pool, opt.opt); err == nil || !strings.Contains(err.Error(), "Migrate: "+opt.name+" cannot apply") {
+			t.Errorf("Migrate(%s) = %v, want an error saying it cannot apply", opt.name, err)
+		}
+	}
+}
+
+// TestCancelledJobsStayAsLongAsDeadLetters: River forgets cancelled jobs
+// after a day by default; a refused sync or a job an operator cancelled must
+// stay listed (queue failed, queue reconcile) as long as a dead letter.
+func TestCancelledJobsStayAsLongAsDeadLetters(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts []queue.Option
+		want time.Duration
+	}{
+		{"by default", nil, queue.DefaultDiscardedRetention},
+		{"with WithDiscardedRetention", []queue.Option{queue.WithDiscardedRetention(90 * 24 * time.Hour)}, 90 * 24 * time.Hour},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got time.Duration
+			lazyQueue(t, append(tc.opts, queue.WithRiverConfig(func(c *river.Config) { got = c.CancelledJobRetentionPeriod }))...)
+			if got != tc.want {
+				t.Errorf("River's CancelledJobRetentionPeriod = %v, want %v", got, tc.want)
+			}
+		})
+	}
 }

@@ -102,6 +102,7 @@ func (o *options) riverConfig(workers *river.Workers, queues map[string]river.Qu
 		RetryPolicy:                 o.retryPolicy,
 		CompletedJobRetentionPeriod: o.completedRetention,
 		DiscardedJobRetentionPeriod: o.discardedRetention,
+		CancelledJobRetentionPeriod: o.discardedRetention, // River's default, a day, would hide them from reconcile
 		JobTimeout:                  o.jobTimeout,
 		SoftStopTimeout:             o.stopTimeout,
 	}

@@ -106,8 +106,9 @@ func (q *Queue) SyncPointsTx(ctx context.Context, tx pgx.Tx, r client.SyncPoints
 // ErrSyncRefused: WeChat Pay answered a points sync with a 4xx other than
 // 429 (a validation or authorization failure): the job is cancelled, not
 // retried, with the answer recorded (also as the job's output, a
-// [SyncRefusal]). Fix the cause, then replay it or enqueue a corrected
-// sync.
+// [SyncRefusal]). Fix the cause, then replay it, or enqueue a corrected
+// sync instead: once one is enqueued, replaying the refused job is refused
+// ([ErrNotReplayable]), so that the points are not synced twice.
 var ErrSyncRefused = errors.New("queue: WeChat Pay refused the points sync")
 
 // A SyncRefusal is WeChat Pay's answer to a refused points sync, recorded

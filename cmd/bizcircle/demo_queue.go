@@ -99,7 +99,10 @@ func (m *queueMall) OnPayment(ctx context.Context, e *bizcircle.PaymentEvent) er
 		m.did("job attempt %d: could not award %d points: %v (ledger row rolled back; River retries)", job.Attempt, n, errPointsUnavailable)
 		return errPointsUnavailable
 	}
-	tx, _ := queue.Tx(ctx)
+	tx, ok := queue.Tx(ctx)
+	if !ok {
+		return errors.New("not in a queue worker")
+	}
 	req := mallapi.NewSyncPointsRequest(e, n, time.Now())
 	if _, err := m.q.SyncPointsTx(ctx, tx, req); err != nil {
 		return err
