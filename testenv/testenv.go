@@ -61,7 +61,7 @@ func Main(m *testing.M) {
 // Report prints Main's line, for a TestMain of its own; it prints nothing
 // when no test skipped.
 func Report() {
-	if line := Summary(); line != "" {
+	if line := summary(); line != "" {
 		w := io.Writer(os.Stderr)
 		if tty, err := os.OpenFile("/dev/tty", os.O_WRONLY, 0); err == nil {
 			defer tty.Close()
@@ -71,8 +71,8 @@ func Report() {
 	}
 }
 
-// Summary is Main's line, or "" when nothing skipped.
-func Summary() string {
+// summary is Main's line, or "" when nothing skipped.
+func summary() string {
 	mu.Lock()
 	defer mu.Unlock()
 	if len(skipped) == 0 {
