@@ -77,6 +77,7 @@ func newRouter(ctx context.Context, q *queue.Queue, protect func(http.Handler) h
 	mux.Handle("POST /wechat/bizcircle", q.Endpoint()) // WeChat Pay signs; no auth here
 	mux.Handle(uiPrefix+"/", operator(ui))
 	mux.Handle("POST "+uiPrefix+"/api/jobs/retry", operator(retryByReplay(q.Admin(), logger)))
+	mux.Handle("POST "+uiPrefix+"/api/jobs/cancel", operator(cancelByAdmin(q.Admin(), logger)))
 	return mux, nil
 }
 
@@ -87,6 +88,20 @@ func newRouter(ctx context.Context, q *queue.Queue, protect func(http.Handler) h
 // program has only the queue's jobs; one that inserts other kinds through
 // q.River() should send those to River's retry.
 func retryByReplay(admin *queue.Admin, logger *slog.Logger) http.Handler {
+	return jobAction("retried", admin.Replay, queue.ErrNotReplayable, "a completed job is never run again", logger)
+}
+
+// cancelByAdmin answers the UI's Cancel button with [queue.Admin.Cancel]
+// instead of River's JobCancel, which also flags a running job: Cancel
+// takes available, scheduled and retrying jobs, and refuses the others
+// with 409.
+func cancelByAdmin(admin *queue.Admin, logger *slog.Logger) http.Handler {
+	return jobAction("cancelled", admin.Cancel, queue.ErrNotCancellable, "a running, completed or dead job is left as it is", logger)
+}
+
+// jobAction answers a riverui job request ({"ids": [...]}) by calling do on
+// each job in turn; refused (with why) gives 409, a missing job 404.
+func jobAction(done string, do func(context.Context, int64) (queue.Job, error), refused error, why string, logger *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var req struct {
 			IDs []json.Number `json:"ids"` // the UI sends them as strings
@@ -102,17 +117,17 @@ func retryByReplay(admin *queue.Admin, logger *slog.Logger) http.Handler {
 				apiError(w, http.StatusBadRequest, "bad job ID "+n.String())
 				return
 			}
-			_, err = admin.Replay(r.Context(), id)
+			_, err = do(r.Context(), id)
 			switch {
-			case errors.Is(err, queue.ErrNotReplayable):
-				apiError(w, http.StatusConflict, fmt.Sprintf("%v (retried %d of %d); a completed job is never run again", err, i, len(req.IDs)))
+			case errors.Is(err, refused):
+				apiError(w, http.StatusConflict, fmt.Sprintf("%v (%s %d of %d); %s", err, done, i, len(req.IDs), why))
 				return
 			case errors.Is(err, rivertype.ErrNotFound):
-				apiError(w, http.StatusNotFound, fmt.Sprintf("job %d not found (retried %d of %d)", id, i, len(req.IDs)))
+				apiError(w, http.StatusNotFound, fmt.Sprintf("job %d not found (%s %d of %d)", id, done, i, len(req.IDs)))
 				return
 			case err != nil:
-				logger.ErrorContext(r.Context(), "riverui: retry", "job_id", id, "err", err)
-				apiError(w, http.StatusInternalServerError, fmt.Sprintf("retrying job %d failed (retried %d of %d)", id, i, len(req.IDs)))
+				logger.ErrorContext(r.Context(), "riverui: job "+done, "job_id", id, "err", err)
+				apiError(w, http.StatusInternalServerError, fmt.Sprintf("job %d failed (%s %d of %d)", id, done, i, len(req.IDs)))
 				return
 			}
 		}

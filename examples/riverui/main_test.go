@@ -183,6 +183,51 @@ func TestUIRetryNeverRerunsCompleted(t *testing.T) {
 	}
 }
 
+// TestUICancelGoesThroughAdmin cancels through the UI: a waiting job is
+// cancelled, a completed one is refused with 409 and stays completed.
+func TestUICancelGoesThroughAdmin(t *testing.T) {
+	e := newEnv(t)
+	cancelJob := func(id int64) (int, string) {
+		t.Helper()
+		res, body := e.do("POST", "/riverui/api/jobs/cancel", http.Header{"Content-Type": {"application/json"}},
+			strings.NewReader(`{"ids":["`+strconv.FormatInt(id, 10)+`"]}`), e.auth)
+		return res.StatusCode, body
+	}
+	if got := e.notify(e.wechat.Payment(bizcircletest.SamplePayment())); got != http.StatusNoContent {
+		t.Fatalf("notification: status %d, want 204", got)
+	}
+	waiting := e.onlyJob(rivertype.JobStateAvailable)
+	if status, body := cancelJob(waiting.ID); status != http.StatusOK {
+		t.Fatalf("cancel of the waiting job: status %d, want 200: %s", status, body)
+	}
+	if row, err := e.q.River().JobGet(t.Context(), waiting.ID); err != nil || row.State != rivertype.JobStateCancelled {
+		t.Fatalf("job after the cancel: %v, %v; want cancelled", row, err)
+	}
+
+	var runs atomic.Int32
+	e.cb.Payment = func(context.Context, *bizcircle.PaymentEvent) error { runs.Add(1); return nil }
+	events, stop := e.q.River().Subscribe(river.EventKindJobCompleted)
+	defer stop()
+	if err := e.q.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	p := bizcircletest.SamplePayment()
+	p.TransactionID = "4200000000202612060000000001"
+	if got := e.notify(e.wechat.Payment(p)); got != http.StatusNoContent {
+		t.Fatalf("second notification: status %d, want 204", got)
+	}
+	done := wait(t, events, rivertype.JobStateCompleted).ID
+	if status, body := cancelJob(done); status != http.StatusConflict || !strings.Contains(body, "not cancellable") {
+		t.Errorf("cancel of the completed job: status %d, want 409 saying why: %s", status, body)
+	}
+	if row, err := e.q.River().JobGet(t.Context(), done); err != nil || row.State != rivertype.JobStateCompleted {
+		t.Errorf("job after the refused cancel: %v, %v; want completed", row, err)
+	}
+	if n := runs.Load(); n != 1 {
+		t.Errorf("%d callback runs, want 1 (the cancelled payment never ran)", n)
+	}
+}
+
 func TestRetryRequests(t *testing.T) {
 	h := retryByReplay(nil, quiet) // bad requests never reach the Admin
 	for _, c := range []struct{ name, body string }{
