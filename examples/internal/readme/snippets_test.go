@@ -34,6 +34,8 @@ import (
 	_ "github.com/jackc/pgx/v5"
 	_ "github.com/jackc/pgx/v5/pgxpool"
 	_ "github.com/labstack/echo/v4"
+	_ "github.com/prometheus/client_golang/prometheus"
+	_ "github.com/prometheus/client_golang/prometheus/promhttp"
 	_ "github.com/redis/go-redis/v9"
 	_ "github.com/riverqueue/river"
 	_ "github.com/wechatpay-apiv3/wechatpay-go/core"
@@ -43,6 +45,10 @@ import (
 	_ "github.com/wechatpay-apiv3/wechatpay-go/services/payments"
 	_ "github.com/wechatpay-apiv3/wechatpay-go/utils"
 	_ "go.opentelemetry.io/otel"
+	_ "go.opentelemetry.io/otel/propagation"
+	_ "go.opentelemetry.io/otel/sdk/metric"
+	_ "go.opentelemetry.io/otel/sdk/trace"
+	_ "go.opentelemetry.io/otel/trace"
 )
 
 // readmePath is the README the snippets come from, as errors name it.
@@ -56,6 +62,7 @@ var imports = map[string]string{
 	"bytes":    "bytes",
 	"context":  "context",
 	"rsa":      "crypto/rsa",
+	"json":     "encoding/json",
 	"errors":   "errors",
 	"fmt":      "fmt",
 	"io":       "io",
@@ -63,7 +70,11 @@ var imports = map[string]string{
 	"slog":     "log/slog",
 	"http":     "net/http",
 	"httptest": "net/http/httptest",
+	"netip":    "net/netip",
 	"os":       "os",
+	"signal":   "os/signal",
+	"strings":  "strings",
+	"syscall":  "syscall",
 	"time":     "time",
 
 	"bizcircle":     "github.com/go-bizcircle/bizcircle",
@@ -74,20 +85,26 @@ var imports = map[string]string{
 	"queue":         "github.com/go-bizcircle/bizcircle/queue",
 	"redisdedupe":   "github.com/go-bizcircle/bizcircle/redisdedupe",
 
-	"chi":       "github.com/go-chi/chi/v5",
-	"echo":      "github.com/labstack/echo/v4",
-	"gin":       "github.com/gin-gonic/gin",
-	"otel":      "go.opentelemetry.io/otel",
-	"pgx":       "github.com/jackc/pgx/v5",
-	"pgxpool":   "github.com/jackc/pgx/v5/pgxpool",
-	"redis":     "github.com/redis/go-redis/v9",
-	"river":     "github.com/riverqueue/river",
-	"auth":      "github.com/wechatpay-apiv3/wechatpay-go/core/auth",
-	"core":      "github.com/wechatpay-apiv3/wechatpay-go/core",
-	"option":    "github.com/wechatpay-apiv3/wechatpay-go/core/option",
-	"payments":  "github.com/wechatpay-apiv3/wechatpay-go/services/payments",
-	"utils":     "github.com/wechatpay-apiv3/wechatpay-go/utils",
-	"verifiers": "github.com/wechatpay-apiv3/wechatpay-go/core/auth/verifiers",
+	"chi":         "github.com/go-chi/chi/v5",
+	"echo":        "github.com/labstack/echo/v4",
+	"gin":         "github.com/gin-gonic/gin",
+	"otel":        "go.opentelemetry.io/otel",
+	"propagation": "go.opentelemetry.io/otel/propagation",
+	"sdkmetric":   "go.opentelemetry.io/otel/sdk/metric",
+	"sdktrace":    "go.opentelemetry.io/otel/sdk/trace",
+	"trace":       "go.opentelemetry.io/otel/trace",
+	"prometheus":  "github.com/prometheus/client_golang/prometheus",
+	"promhttp":    "github.com/prometheus/client_golang/prometheus/promhttp",
+	"pgx":         "github.com/jackc/pgx/v5",
+	"pgxpool":     "github.com/jackc/pgx/v5/pgxpool",
+	"redis":       "github.com/redis/go-redis/v9",
+	"river":       "github.com/riverqueue/river",
+	"auth":        "github.com/wechatpay-apiv3/wechatpay-go/core/auth",
+	"core":        "github.com/wechatpay-apiv3/wechatpay-go/core",
+	"option":      "github.com/wechatpay-apiv3/wechatpay-go/core/option",
+	"payments":    "github.com/wechatpay-apiv3/wechatpay-go/services/payments",
+	"utils":       "github.com/wechatpay-apiv3/wechatpay-go/utils",
+	"verifiers":   "github.com/wechatpay-apiv3/wechatpay-go/core/auth/verifiers",
 }
 
 // free declares the names snippets use without declaring them: what the
@@ -264,7 +281,9 @@ func report(t *testing.T, s snippet, files []string, errs ...error) {
 	for _, err := range errs {
 		t.Errorf("%v", err)
 	}
-	t.Logf("the ```go block at README.md:%d does not compile as pasted; checked as:\n%s", s.line, strings.Join(files, "\n// next file\n"))
+	t.Logf("the ```go block at README.md:%d does not compile as pasted (\"undefined: x\": declare a name the reader's "+
+		"program holds in the free table, map a package name in the imports table); checked as:\n%s",
+		s.line, strings.Join(files, "\n// next file\n"))
 }
 
 // firstToken returns src's first token, comments skipped.
