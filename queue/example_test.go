@@ -33,7 +33,7 @@ import (
 func Example() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	pool, err := pgxpool.New(ctx, os.Getenv("DATABASE_URL")) // pool_max_conns above the workers (32)
+	pool, err := pgxpool.New(ctx, os.Getenv("DATABASE_URL")) // pool_max_conns at least the workers (32) + 4 for River
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -132,6 +132,7 @@ func TestDefaultsStated(t *testing.T) {
 		fmt.Sprintf("answered 500 within %.0f seconds (`WithInsertTimeout`)", queue.DefaultInsertTimeout.Seconds()),
 		fmt.Sprintf("%d attempts over about 20 days", queue.DefaultMaxAttempts),
 		fmt.Sprintf("kept %.0f days for replay", queue.DefaultDiscardedRetention.Hours()/24),
+		fmt.Sprintf("the last two kept %.0f days, `WithDiscardedRetention`", queue.DefaultDiscardedRetention.Hours()/24),
 		fmt.Sprintf("job timeout: %.0f minutes by default", (queue.DefaultJobTimeout + riverRescueAfter).Minutes()),
 		fmt.Sprintf("running jobs get %.0f s", queue.DefaultStopTimeout.Seconds()),
 		fmt.Sprintf("running syncs get %.0f s", queue.DefaultStopTimeout.Seconds()),
