@@ -32,9 +32,15 @@
 //     verified), bizcircle.request_id (WeChat Pay's Request-ID),
 //     bizcircle.outcome (the last [bizcircle.Outcome]: "processed",
 //     "rejected"…), bizcircle.dedupe ("new" when the callback ran,
-//     "duplicate", "in_flight" or "error"), bizcircle.error_kind ([ErrorKind]).
-//   - Status: Error for rejected and failed deliveries, with the sentinel's
-//     fixed message, never the error's text.
+//     "duplicate", "in_flight" or "error"), and on failures error.type
+//     ([ErrorType]: the sentinel's Go name, such as "ErrSignature").
+//   - Status, as OpenTelemetry's HTTP conventions have it for a server: a
+//     rejected request (answered 4xx: a bad signature, a forged body) is the
+//     sender's error and leaves the status unset; a failed delivery
+//     (answered 5xx: the callback or the Deduper failed) sets it to Error.
+//     A worker's Consumer span has no one to answer: any error sets Error.
+//     The description is the sentinel's fixed message, never the error's
+//     text.
 //
 // Nothing from the plaintext (OpenIDs, amounts), no key and no error text
 // goes into a span or metric: a callback that wants its error on a span
@@ -51,12 +57,12 @@
 //   - bizcircle.notifications ({notification}), a counter of each outcome:
 //     verified or rejected by the decoder, then processed, duplicate,
 //     ignored, failed, rejected or stored by the dispatcher. Attributes:
-//     bizcircle.outcome, bizcircle.event_type (once verified),
-//     bizcircle.error_kind (on failures).
+//     bizcircle.outcome, bizcircle.event_type (once verified), error.type
+//     (on failures).
 //   - bizcircle.verify.duration (s): reading, verifying and decrypting.
-//     Attributes: bizcircle.outcome, bizcircle.error_kind.
+//     Attributes: bizcircle.outcome, error.type.
 //   - bizcircle.callback.duration (s): each callback run. Attributes:
-//     bizcircle.event_type, bizcircle.error_kind.
+//     bizcircle.event_type, error.type.
 //   - bizcircle.dedupe.duration (s): the dispatcher's time outside the
 //     callback, which is the Deduper's round trips (redisdedupe's, pgdedupe's)
 //     and waits for another delivery holding the event, plus parsing the

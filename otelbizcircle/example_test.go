@@ -82,8 +82,8 @@ func ExampleWithMeterProvider() {
 		if m.Name == "bizcircle.notifications" {
 			for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
 				outcome, _ := dp.Attributes.Value("bizcircle.outcome")
-				kind, _ := dp.Attributes.Value("bizcircle.error_kind")
-				fmt.Printf("%s %q: %d\n", outcome.Emit(), kind.Emit(), dp.Value)
+				errType, _ := dp.Attributes.Value("error.type")
+				fmt.Printf("%s %q: %d\n", outcome.Emit(), errType.Emit(), dp.Value)
 			}
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 )
 
@@ -27,8 +28,10 @@ const (
 	keyNotificationID = attribute.Key("bizcircle.notification_id")
 	keyRequestID      = attribute.Key("bizcircle.request_id")
 	keyOutcome        = attribute.Key("bizcircle.outcome")
-	keyErrorKind      = attribute.Key("bizcircle.error_kind")
 	keyDedupe         = attribute.Key("bizcircle.dedupe")
+	// keyErrorType is OpenTelemetry's error.type, set only on failures,
+	// to [ErrorType]'s value.
+	keyErrorType = semconv.ErrorTypeKey
 )
 
 // Instrument returns the bizcircle option that traces each delivery and
@@ -67,6 +70,7 @@ type instrumentation struct {
 // before it returns), so it needs no lock.
 type delivery struct {
 	span        trace.Span
+	kind        trace.SpanKind
 	outcome     bizcircle.Outcome
 	err         error
 	dedupe      string
@@ -113,7 +117,7 @@ func (in *instrumentation) start(ctx context.Context, d bizcircle.Delivery) cont
 		opts = append(opts[:1:1], trace.WithLinks(link))
 	}
 	ctx, span := in.tracer.Start(ctx, spanName, opts...)
-	return context.WithValue(ctx, deliveryKey{}, &delivery{span: span})
+	return context.WithValue(ctx, deliveryKey{}, &delivery{span: span, kind: kind})
 }
 
 // observe records o's metrics and keeps the outcome for the span, which
@@ -153,7 +157,7 @@ func (in *instrumentation) observe(ctx context.Context, o bizcircle.Observation)
 // when the dispatcher did not reach it (verification, ignored events,
 // queue mode's storing).
 func dedupeResult(o bizcircle.Observation, callbackRan bool) string {
-	switch kind := ErrorKind(o.Err); {
+	switch kind := ErrorType(o.Err); {
 	case o.Outcome == bizcircle.OutcomeDuplicate:
 		return "duplicate"
 	case kind == "ErrInFlight":
@@ -180,8 +184,12 @@ func (in *instrumentation) callback(ctx context.Context, n *bizcircle.Notificati
 	return err
 }
 
-// end sets the span's outcome and status and ends it. The status says only
-// which sentinel failed: the error's text may hold a callback's data.
+// end sets the span's outcome and status and ends it. A request's span
+// follows OpenTelemetry's HTTP conventions: a rejection, answered 4xx, is
+// the sender's error, so its status stays unset (error.type still names
+// it); a failure, answered 5xx, is an error. A worker's span answers no one:
+// any error is an error. The status says only which sentinel failed: the
+// error's text may hold a callback's data.
 func (in *instrumentation) end(ctx context.Context) {
 	d := deliveryFrom(ctx)
 	if d == nil {
@@ -195,8 +203,10 @@ func (in *instrumentation) end(ctx context.Context) {
 			d.span.SetAttributes(keyDedupe.String(d.dedupe))
 		}
 		if d.err != nil {
-			d.span.SetAttributes(keyErrorKind.String(ErrorKind(d.err)))
-			d.span.SetStatus(codes.Error, kindText(d.err))
+			d.span.SetAttributes(keyErrorType.String(ErrorType(d.err)))
+			if d.kind == trace.SpanKindConsumer || bizcircle.StatusCode(d.err) >= 500 {
+				d.span.SetStatus(codes.Error, statusText(d.err))
+			}
 		}
 	}
 	d.span.End()
