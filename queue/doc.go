@@ -30,7 +30,11 @@
 // OpenID or an amount. Before running anything the worker verifies the
 // signature again (without the 5-minute window) and decrypts with the APIv3
 // key, so a row written into River's table by someone without WeChat Pay's
-// key runs no callback: it is cancelled with [ErrUnverified].
+// key runs no callback: it is cancelled with [ErrUnverified] and reported
+// as a rejected delivery (to the observer and hooks, so OpenTelemetry sees
+// it, and as a warning in the log, at most one a minute): a security
+// event. A real notification under another event's key is rejected the
+// same way ([ErrKeyMismatch]).
 //
 // # Processing
 //

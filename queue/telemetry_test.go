@@ -1,0 +1,159 @@
+package queue_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/go-bizcircle/bizcircle"
+	"github.com/go-bizcircle/bizcircle/bizcircletest"
+	"github.com/go-bizcircle/bizcircle/queue"
+	"github.com/google/go-cmp/cmp"
+	"github.com/riverqueue/river/rivertype"
+)
+
+// logBuffer is a concurrency-safe log destination.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+// lines returns the records whose message is msg.
+func (l *logBuffer) lines(msg string) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var got []string
+	for line := range strings.Lines(l.buf.String()) {
+		if strings.Contains(line, `msg="`+msg+`"`) {
+			got = append(got, strings.TrimSpace(line))
+		}
+	}
+	return got
+}
+
+// deliveries records what a tracer would: each delivery's job and the
+// outcomes observed in it.
+type deliveries struct {
+	mu   sync.Mutex
+	jobs []bizcircle.Job
+	seen []observed
+}
+
+type observed struct {
+	job     string // the delivery's job ID
+	outcome bizcircle.Outcome
+	err     error
+	event   string
+}
+
+type jobIDKey struct{}
+
+func (d *deliveries) hook() bizcircle.Hook {
+	return bizcircle.Hook{
+		Start: func(ctx context.Context, dl bizcircle.Delivery) context.Context {
+			if dl.Job == nil {
+				return ctx // the receiving side's
+			}
+			d.mu.Lock()
+			defer d.mu.Unlock()
+			d.jobs = append(d.jobs, *dl.Job)
+			return context.WithValue(ctx, jobIDKey{}, dl.Job.ID)
+		},
+		Observe: func(ctx context.Context, o bizcircle.Observation) {
+			id, ok := ctx.Value(jobIDKey{}).(string)
+			if !ok {
+				return
+			}
+			d.mu.Lock()
+			defer d.mu.Unlock()
+			d.seen = append(d.seen, observed{id, o.Outcome, o.Err, o.EventType})
+		},
+	}
+}
+
+func (d *deliveries) observations() []observed {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]observed(nil), d.seen...)
+}
+
+// TestForgedRowIsARejectedDelivery: a stored notification that no longer
+// verifies, or that sits under another event's key, is a rejected delivery
+// to the observer and the hooks, with the job, and a warning in the log,
+// at most one a minute however many rows come.
+func TestForgedRowIsARejectedDelivery(t *testing.T) {
+	e := newEnv(t)
+	var logs logBuffer
+	d := &deliveries{}
+	q := e.newQueue(nil,
+		queue.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))),
+		queue.WithBizcircle(bizcircle.WithHook(d.hook())))
+	e.start(q)
+	unsigned := func(p bizcircle.PaymentEvent) queue.NotificationArgs {
+		a := argsOf(e.platform.Payment(p), paymentKey(p))
+		a.Signed.Signature = "bm90IGEgc2lnbmF0dXJl"
+		return a
+	}
+	underAnotherKey := func(p bizcircle.PaymentEvent) queue.NotificationArgs {
+		return argsOf(e.platform.Payment(p), paymentKey(bizcircletest.SamplePayment()))
+	}
+	var ids []int64
+	for _, row := range []struct {
+		args    func(bizcircle.PaymentEvent) queue.NotificationArgs
+		wantErr error
+		name    string // its error.type
+		event   string // the observed event type: only a verified one
+	}{
+		{unsigned, queue.ErrUnverified, "ErrUnverified", ""},
+		{unsigned, queue.ErrUnverified, "ErrUnverified", ""},
+		{underAnotherKey, queue.ErrKeyMismatch, "ErrKeyMismatch", bizcircle.EventPayment},
+	} {
+		res, err := q.River().Insert(context.Background(), row.args(bizcircletest.SamplePayment()), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.waitState(q, res.Job.ID, rivertype.JobStateCancelled)
+		ids = append(ids, res.Job.ID)
+		id := strconv.FormatInt(res.Job.ID, 10)
+		seen := d.observations()
+		if len(seen) != len(ids) {
+			t.Fatalf("%d outcomes observed in the workers' deliveries after %d forged rows: %v", len(seen), len(ids), seen)
+		}
+		got := seen[len(seen)-1]
+		if got.job != id || got.outcome != bizcircle.OutcomeRejected || !errors.Is(got.err, row.wantErr) || got.event != row.event {
+			t.Errorf("job %s: observed %+v, want rejected with %v in job %s, event type %q", id, got, row.wantErr, id, row.event)
+		}
+		var named interface{ ErrorType() string }
+		if !errors.As(got.err, &named) || named.ErrorType() != row.name {
+			t.Errorf("error %v does not name itself %s for error.type", got.err, row.name)
+		}
+	}
+	want := make([]bizcircle.Job, len(ids))
+	for i, id := range ids {
+		want[i] = bizcircle.Job{System: "river", Queue: queue.QueueNotifications, ID: strconv.FormatInt(id, 10), Attempt: 1}
+	}
+	d.mu.Lock()
+	if diff := cmp.Diff(want, d.jobs); diff != "" {
+		t.Errorf("deliveries' jobs (-want +got):\n%s", diff)
+	}
+	d.mu.Unlock()
+	if got := e.outcomes.count(bizcircle.OutcomeRejected); got != 3 {
+		t.Errorf("the observer saw %d rejections, want 3", got)
+	}
+	warnings := logs.lines("bizcircle: stored notification rejected")
+	if len(warnings) != 1 || !strings.Contains(warnings[0], "level=WARN") || !strings.Contains(warnings[0], "job_id="+strconv.FormatInt(ids[0], 10)) ||
+		!strings.Contains(warnings[0], queue.ErrUnverified.Error()) {
+		t.Errorf("logged %q, want one warning naming the first job and %v", warnings, queue.ErrUnverified)
+	}
+}
