@@ -25,7 +25,15 @@
 //     propagator), making it a Server span.
 //   - Queue mode: the worker's span is a Consumer span with a link to the
 //     span that received the notification; its parent is the worker's span
-//     in ctx, if any.
+//     in ctx, if any. After OpenTelemetry's messaging conventions it has
+//     messaging.system ("river", a custom value: River is not a registered
+//     one), messaging.operation.type and messaging.operation.name
+//     ("process"), messaging.destination.name (the River queue,
+//     "bizcircle"), messaging.message.id (the job's ID), and
+//     bizcircle.job.attempt (1 for the first run). A stored notification
+//     that no longer verifies, a row someone wrote into River's table, is a
+//     rejected delivery with error.type "ErrUnverified" (queue's error);
+//     one under another event's key, "ErrKeyMismatch".
 //   - Name: "WeChatPay notification", then "WeChatPay " and the event type,
 //     such as "WeChatPay MALL_TRANSACTION.SUCCESS", once it verified.
 //   - Attributes: bizcircle.event_type and bizcircle.notification_id (once

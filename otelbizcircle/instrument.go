@@ -97,15 +97,18 @@ var kindOptions = map[trace.SpanKind][]trace.SpanStartOption{
 // middleware's, a queue worker's) is its parent and the span is Internal;
 // otherwise the parent is the trace context in the request's headers, if
 // any, and the span is a Server span. A stored notification's span is a
-// Consumer span linked to the span that received it.
+// Consumer span linked to the span that received it, with its job's
+// messaging attributes.
 func (in *instrumentation) start(ctx context.Context, d bizcircle.Delivery) context.Context {
 	parent := trace.SpanContextFromContext(ctx)
 	kind := trace.SpanKindInternal
 	var link trace.Link
 	switch {
-	case d.Carried != nil:
+	case d.Carried != nil || d.Job != nil:
 		kind = trace.SpanKindConsumer
-		link.SpanContext = trace.SpanContextFromContext(carrier.Extract(context.Background(), propagation.MapCarrier(d.Carried)))
+		if d.Carried != nil {
+			link.SpanContext = trace.SpanContextFromContext(carrier.Extract(context.Background(), propagation.MapCarrier(d.Carried)))
+		}
 	case !parent.IsValid():
 		ctx = in.propagator.Extract(ctx, propagation.HeaderCarrier(d.Header))
 		kind = trace.SpanKindServer
@@ -115,6 +118,9 @@ func (in *instrumentation) start(ctx context.Context, d bizcircle.Delivery) cont
 	opts := kindOptions[kind]
 	if link.SpanContext.IsValid() {
 		opts = append(opts[:1:1], trace.WithLinks(link))
+	}
+	if d.Job != nil {
+		opts = append(opts[:len(opts):len(opts)], trace.WithAttributes(jobAttributes(*d.Job)...))
 	}
 	ctx, span := in.tracer.Start(ctx, spanName, opts...)
 	return context.WithValue(ctx, deliveryKey{}, &delivery{span: span, kind: kind})
