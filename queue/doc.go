@@ -59,7 +59,9 @@
 // 429 and network errors are retried on River's schedule, other 4xx cancel
 // the job with WeChat Pay's code and message recorded. The sync's request is
 // sealed with a key derived from the APIv3 key: River's tables show only the
-// transaction_id.
+// transaction_id. [WithSyncHook] instruments each attempt, with the River
+// job and the result: sent, retried, refused or discarded
+// (otelbizcircle.InstrumentSync gives it a span and a metric).
 //
 // # Operations
 //

@@ -93,8 +93,8 @@ func (q *Queue) SyncPointsTx(ctx context.Context, tx pgx.Tx, r client.SyncPoints
 // 429 (a validation or authorization failure): the job is cancelled, not
 // retried, with the answer recorded (also as the job's output, a
 // [SyncRefusal]). Fix the cause, then replay it or enqueue a corrected
-// sync.
-var ErrSyncRefused = errors.New("queue: WeChat Pay refused the points sync")
+// sync. For OpenTelemetry's error.type it names itself "ErrSyncRefused".
+var ErrSyncRefused error = &sentinel{"ErrSyncRefused", "queue: WeChat Pay refused the points sync"}
 
 // A SyncRefusal is WeChat Pay's answer to a refused points sync, recorded
 // as the cancelled job's output.
@@ -110,7 +110,8 @@ type syncWorker struct {
 	q *Queue
 }
 
-func (w *syncWorker) Work(ctx context.Context, job *river.Job[SyncPointsArgs]) error {
+// send sends the job's sync; Work runs it inside the sync hooks.
+func (w *syncWorker) send(ctx context.Context, job *river.Job[SyncPointsArgs]) error {
 	api := w.q.opts.points
 	if api == nil {
 		// Only a queue with WithPointsClient works QueueSync.

@@ -1,9 +1,13 @@
 package queue
 
 import (
+	"context"
+	"errors"
 	"strconv"
 
 	"github.com/go-bizcircle/bizcircle"
+	"github.com/go-bizcircle/bizcircle/client"
+	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 )
 
@@ -25,3 +29,43 @@ func (e *sentinel) Error() string { return e.text }
 
 // ErrorType returns the error's Go name, such as "ErrUnverified".
 func (e *sentinel) ErrorType() string { return e.name }
+
+// Work sends the job's points sync inside the hooks of [WithSyncHook].
+func (w *syncWorker) Work(ctx context.Context, job *river.Job[SyncPointsArgs]) error {
+	hooks := w.q.opts.syncHooks
+	if len(hooks) == 0 {
+		return w.send(ctx, job)
+	}
+	j := *jobOf(job.JobRow)
+	for _, h := range hooks {
+		if h.Start != nil {
+			ctx = h.Start(ctx, j)
+		}
+	}
+	err := w.send(ctx, job)
+	result, cause := syncResult(job.JobRow, err)
+	for i := len(hooks) - 1; i >= 0; i-- {
+		if hooks[i].End != nil {
+			hooks[i].End(ctx, result, cause)
+		}
+	}
+	return err
+}
+
+// syncResult tells what comes of a sync attempt that returned err, and
+// why: err without River's cancelling wrapper.
+func syncResult(row *rivertype.JobRow, err error) (client.SyncResult, error) {
+	var cancel *rivertype.JobCancelError
+	switch {
+	case err == nil:
+		return client.SyncSent, nil
+	case errors.As(err, &cancel):
+		if cause := cancel.Unwrap(); cause != nil {
+			return client.SyncRefused, cause
+		}
+		return client.SyncRefused, err
+	case row.Attempt >= row.MaxAttempts:
+		return client.SyncDiscarded, err
+	}
+	return client.SyncRetried, err
+}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-bizcircle/bizcircle"
 	"github.com/go-bizcircle/bizcircle/bizcircletest"
+	"github.com/go-bizcircle/bizcircle/client"
 	"github.com/go-bizcircle/bizcircle/queue"
 	"github.com/google/go-cmp/cmp"
 	"github.com/riverqueue/river/rivertype"
@@ -155,5 +156,103 @@ func TestForgedRowIsARejectedDelivery(t *testing.T) {
 	if len(warnings) != 1 || !strings.Contains(warnings[0], "level=WARN") || !strings.Contains(warnings[0], "job_id="+strconv.FormatInt(ids[0], 10)) ||
 		!strings.Contains(warnings[0], queue.ErrUnverified.Error()) {
 		t.Errorf("logged %q, want one warning naming the first job and %v", warnings, queue.ErrUnverified)
+	}
+}
+
+// syncAttempts records what a tracer would of the sync worker: each
+// attempt's job and result, and the WeChat Pay requests sent within it.
+type syncAttempts struct {
+	mu       sync.Mutex
+	attempts []syncAttempt
+}
+
+type syncAttempt struct {
+	Job      bizcircle.Job
+	Result   client.SyncResult
+	Err      string // the error's name for error.type
+	Requests []int  // the statuses of the requests sent under the attempt's ctx
+}
+
+type attemptKey struct{}
+
+func (s *syncAttempts) hook() client.SyncHook {
+	return client.SyncHook{
+		Start: func(ctx context.Context, j bizcircle.Job) context.Context {
+			return context.WithValue(ctx, attemptKey{}, &syncAttempt{Job: j})
+		},
+		End: func(ctx context.Context, r client.SyncResult, err error) {
+			a := ctx.Value(attemptKey{}).(*syncAttempt)
+			a.Result = r
+			var named interface{ ErrorType() string }
+			if errors.As(err, &named) {
+				a.Err = named.ErrorType()
+			} else if err != nil {
+				a.Err = "other"
+			}
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			s.attempts = append(s.attempts, *a)
+		},
+	}
+}
+
+// requests is the points client's Hook: it adds each request's status to
+// the attempt whose ctx it runs in.
+func (s *syncAttempts) requests() client.Hook {
+	return client.Hook{Request: func(ctx context.Context, _ client.RequestInfo, send func(context.Context) (int, error)) {
+		status, _ := send(ctx)
+		if a, ok := ctx.Value(attemptKey{}).(*syncAttempt); ok {
+			a.Requests = append(a.Requests, status)
+		}
+	}}
+}
+
+func (s *syncAttempts) all() []syncAttempt {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]syncAttempt(nil), s.attempts...)
+}
+
+// TestSyncHook: the sync worker runs its hooks around each attempt, the
+// call to WeChat Pay within it, and tells each attempt's result.
+func TestSyncHook(t *testing.T) {
+	tests := []struct {
+		name        string
+		fail        func(*bizcircletest.APIServer)
+		maxAttempts int
+		state       rivertype.JobState
+		want        []syncAttempt // Job.ID and Job.Attempt are filled in
+	}{
+		{"a sync WeChat Pay accepts is sent", func(*bizcircletest.APIServer) {}, 25, rivertype.JobStateCompleted,
+			[]syncAttempt{{Result: client.SyncSent, Requests: []int{204}}}},
+		{"a sync answered 500 is retried, then sent", func(a *bizcircletest.APIServer) { a.FailNext(1, bizcircletest.FailSystemError) }, 25, rivertype.JobStateCompleted,
+			[]syncAttempt{{Result: client.SyncRetried, Err: "other", Requests: []int{500}}, {Result: client.SyncSent, Requests: []int{204}}}},
+		{"a sync refused with a 400 is refused", func(a *bizcircletest.APIServer) { a.FailNext(1, bizcircletest.FailParamError) }, 25, rivertype.JobStateCancelled,
+			[]syncAttempt{{Result: client.SyncRefused, Err: "ErrSyncRefused", Requests: []int{400}}}},
+		{"a sync answered 500 on its last attempt is discarded", func(a *bizcircletest.APIServer) { a.FailNext(1, bizcircletest.FailSystemError) }, 1, rivertype.JobStateDiscarded,
+			[]syncAttempt{{Result: client.SyncDiscarded, Err: "other", Requests: []int{500}}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			api := bizcircletest.NewAPIServer(e.platform, bizcircletest.NewMerchant())
+			t.Cleanup(api.Close)
+			s := &syncAttempts{}
+			points, err := client.New(api.NewClient(), client.WithHook(s.requests()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			q := e.newQueue(nil, queue.WithPointsClient(points, 1), queue.WithSyncHook(s.hook()), queue.WithMaxAttempts(tt.maxAttempts))
+			tt.fail(api)
+			e.start(q)
+			id := enqueueSync(t, e, q, bizcircletest.SamplePayment())
+			e.waitState(q, id, tt.state)
+			for i := range tt.want {
+				tt.want[i].Job = bizcircle.Job{System: "river", Queue: queue.QueueSync, ID: strconv.FormatInt(id, 10), Attempt: i + 1}
+			}
+			if diff := cmp.Diff(tt.want, s.all()); diff != "" {
+				t.Errorf("attempts (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
