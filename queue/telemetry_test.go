@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,7 +15,6 @@ import (
 	"github.com/go-bizcircle/bizcircle/bizcircletest"
 	"github.com/go-bizcircle/bizcircle/client"
 	"github.com/go-bizcircle/bizcircle/queue"
-	"github.com/google/go-cmp/cmp"
 	"github.com/riverqueue/river/rivertype"
 )
 
@@ -145,8 +145,8 @@ func TestForgedRowIsARejectedDelivery(t *testing.T) {
 		want[i] = bizcircle.Job{System: "river", Queue: queue.QueueNotifications, ID: strconv.FormatInt(id, 10), Attempt: 1}
 	}
 	d.mu.Lock()
-	if diff := cmp.Diff(want, d.jobs); diff != "" {
-		t.Errorf("deliveries' jobs (-want +got):\n%s", diff)
+	if !reflect.DeepEqual(want, d.jobs) {
+		t.Errorf("deliveries' jobs %+v, want %+v", d.jobs, want)
 	}
 	d.mu.Unlock()
 	if got := e.outcomes.count(bizcircle.OutcomeRejected); got != 3 {
@@ -250,8 +250,8 @@ func TestSyncHook(t *testing.T) {
 			for i := range tt.want {
 				tt.want[i].Job = bizcircle.Job{System: "river", Queue: queue.QueueSync, ID: strconv.FormatInt(id, 10), Attempt: i + 1}
 			}
-			if diff := cmp.Diff(tt.want, s.all()); diff != "" {
-				t.Errorf("attempts (-want +got):\n%s", diff)
+			if got := s.all(); !reflect.DeepEqual(tt.want, got) {
+				t.Errorf("attempts:\n%+v\nwant:\n%+v", got, tt.want)
 			}
 		})
 	}
