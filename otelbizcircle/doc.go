@@ -10,6 +10,16 @@
 // so it sees every delivery: a request through the middleware, a lone
 // Decode or Dispatch, and a stored notification in queue mode.
 //
+// [InstrumentClient] traces the calls a client.Client makes to WeChat Pay's
+// API, and [InstrumentSync] the attempts of queue mode's points-sync
+// worker. Queue mode takes all three:
+//
+//	points, err := client.New(coreClient, otelbizcircle.InstrumentClient())
+//	q, err := queue.New(pool, apiV3Key, verifier, callbacks,
+//		queue.WithBizcircle(otelbizcircle.Instrument()),
+//		queue.WithPointsClient(points, queue.DefaultSyncWorkers),
+//		queue.WithSyncHook(otelbizcircle.InstrumentSync()))
+//
 // # Traces
 //
 // Each delivery gets one span, covering reading the body, verification,
@@ -50,6 +60,25 @@
 //     The description is the sentinel's fixed message, never the error's
 //     text.
 //
+// Calls to WeChat Pay ([InstrumentClient]): each HTTP request, each retry
+// its own, is a Client span after OpenTelemetry's HTTP client conventions,
+// named after its method and path template, such as "POST
+// /v3/businesscircle/points/notify", under the span in the call's ctx.
+// Attributes: http.request.method, url.full (with "REDACTED" for the
+// OpenID a path carries), url.template, server.address, server.port,
+// http.response.status_code (when an answer came), http.request.resend_count
+// (on a retry) and, on failures, error.type (the status code, such as
+// "500"; "timeout"; or [ErrorType]'s). Any failure, a 4xx included, sets the
+// status to Error.
+//
+// Points syncs in queue mode ([InstrumentSync]): each attempt of the sync
+// worker is a Consumer span "WeChatPay points sync", with the job's
+// messaging attributes as a stored notification's (messaging.destination.name
+// "bizcircle_sync"), bizcircle.sync.result (sent, retried, refused or
+// discarded, see client.SyncResult) and, on failures, error.type ("500",
+// "429" or "other" for a retried one; "ErrSyncRefused" or "ErrSealed" for a
+// refused one) and the status Error. The call to WeChat Pay is its child.
+//
 // Nothing from the plaintext (OpenIDs, amounts), no key and no error text
 // goes into a span or metric: a callback that wants its error on a span
 // records it on its own span.
@@ -75,6 +104,9 @@
 //     callback, which is the Deduper's round trips (redisdedupe's, pgdedupe's)
 //     and waits for another delivery holding the event, plus parsing the
 //     event (microseconds). Attribute: bizcircle.dedupe.
+//   - bizcircle.sync.attempts ({attempt}), a counter of the sync worker's
+//     attempts ([InstrumentSync]). Attributes: bizcircle.sync.result,
+//     error.type (on failures).
 //
 // Histograms advise buckets from 100µs to 10s.
 package otelbizcircle

@@ -1,7 +1,10 @@
 package otelbizcircle
 
 import (
+	"strconv"
+
 	"github.com/go-bizcircle/bizcircle"
+	"github.com/wechatpay-apiv3/wechatpay-go/core"
 )
 
 // kinds are the bizcircle sentinels, by their Go names.
@@ -35,11 +38,13 @@ var kinds = []struct {
 //	ErrorType() string
 //
 // as OpenTelemetry's semconv.ErrorType reads it (package queue's errors do:
-// "ErrUnverified", "ErrSyncRefused"). The outermost error that names itself
-// or is a sentinel wins, so a callback's error that wraps a rejection is
-// "ErrCallback". The value is a label from a fixed set, never err's text (a
-// callback's error may hold event data). ErrorType returns "" for nil and
-// "other" for an error that names nothing.
+// "ErrUnverified", "ErrSyncRefused"). An error answer of WeChat Pay's API (a
+// wechatpay-go *core.APIError, as package client returns them) is its HTTP
+// status code, such as "500", as the HTTP conventions have it. The
+// outermost error that is named wins, so a callback's error that wraps a
+// rejection is "ErrCallback". The value is a label from a fixed set, never
+// err's text (a callback's error may hold event data). ErrorType returns ""
+// for nil and "other" for an error that names nothing.
 func ErrorType(err error) string {
 	if err == nil {
 		return ""
@@ -51,9 +56,9 @@ func ErrorType(err error) string {
 }
 
 // statusText returns fixed text for a span's status that names the failure
-// without err's details: a bizcircle sentinel's own message, or the name
-// another error gives itself (its text may hold data).
-func statusText(err error) string {
+// without err's details: a bizcircle sentinel's own message, the name
+// another error is known by (its text may hold data), or else unnamed.
+func statusText(err error, unnamed string) string {
 	name, sentinel := named(err)
 	switch {
 	case sentinel != nil:
@@ -61,18 +66,21 @@ func statusText(err error) string {
 	case name != "":
 		return name
 	}
-	return "bizcircle: notification failed"
+	return unnamed
 }
 
 // named walks err's tree depth-first, each error before the ones it wraps,
 // and returns the first name found: a bizcircle sentinel's (with the
-// sentinel) or one an error gives itself.
+// sentinel), an API answer's status, or one an error gives itself.
 func named(err error) (name string, sentinel error) {
 	for err != nil {
 		for _, k := range kinds {
 			if err == k.err {
 				return k.name, k.err
 			}
+		}
+		if apiErr, ok := err.(*core.APIError); ok && apiErr.StatusCode > 0 {
+			return strconv.Itoa(apiErr.StatusCode), nil
 		}
 		if t, ok := err.(interface{ ErrorType() string }); ok {
 			if name := t.ErrorType(); name != "" {

@@ -211,7 +211,7 @@ func (in *instrumentation) end(ctx context.Context) {
 		if d.err != nil {
 			d.span.SetAttributes(keyErrorType.String(ErrorType(d.err)))
 			if d.kind == trace.SpanKindConsumer || bizcircle.StatusCode(d.err) >= 500 {
-				d.span.SetStatus(codes.Error, statusText(d.err))
+				d.span.SetStatus(codes.Error, statusText(d.err, "bizcircle: notification failed"))
 			}
 		}
 	}
