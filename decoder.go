@@ -152,7 +152,8 @@ func (d *Decoder) Decode(ctx context.Context, header http.Header, body []byte) (
 // DecodeStored is [Decoder.Decode] without the timestamp window, for a
 // notification that Decode accepted and that was stored to be processed
 // later (queue mode checks each stored job again before running it). It
-// neither logs nor reports to the observer.
+// neither logs nor reports to the observer: the worker reports what it
+// refuses with [Dispatcher.ReportStored].
 func (d *Decoder) DecodeStored(ctx context.Context, header http.Header, body []byte) (*Notification, error) {
 	return d.decode(ctx, canonicalHeader(header), body, false)
 }

@@ -75,6 +75,8 @@ type Dispatcher struct {
 	logger          *slog.Logger
 	ignored         *sampledLog // events no handler takes
 	hangUps         *sampledLog // callbacks that outlived their context
+	storedRejects   *sampledLog // stored notifications refused: see ReportStored
+	storedFailures  *sampledLog
 	observer        func(Observation)
 	hooks           hooks
 }
@@ -122,6 +124,8 @@ func newDispatcher(cb Callbacks, c config) (*Dispatcher, error) {
 		logger:          c.logger,
 		ignored:         newSampledLog(c.logger, "notifications ignored"),
 		hangUps:         newSampledLog(c.logger, "callbacks outliving their context"),
+		storedRejects:   newSampledLogEvery(c.logger, "stored notifications rejected", storedLogBurst, storedLogInterval),
+		storedFailures:  newSampledLogEvery(c.logger, "stored notifications failed", storedLogBurst, storedLogInterval),
 		observer:        c.observer,
 		hooks:           c.hooks,
 	}, nil
@@ -205,9 +209,10 @@ func (d *Dispatcher) dispatch(ctx context.Context, n *Notification, do func(cont
 }
 
 // DispatchStored is [Dispatcher.Dispatch] for a notification stored at
-// receipt and processed later (queue mode's worker): its hooks see a
-// [Delivery] with n's signature headers and carried, what
-// [Dispatcher.Carry] returned at receipt.
+// receipt and processed later: its hooks see a [Delivery] with n's
+// signature headers and carried, what [Dispatcher.Carry] returned at
+// receipt. A worker that also reports what it refuses (queue mode's) starts
+// the delivery itself with [Dispatcher.StartStored].
 func (d *Dispatcher) DispatchStored(ctx context.Context, n *Notification, carried map[string]string) (Outcome, error) {
 	ctx, end := d.startDelivery(ctx, n, carried)
 	if end != nil {

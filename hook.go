@@ -40,6 +40,9 @@ type Delivery struct {
 	// Carried is nil for a request; for a stored notification, what the
 	// hooks' Carry returned when it was received.
 	Carried map[string]string
+	// Job is nil for a request; for a stored notification, the queued job
+	// processing it (see [Dispatcher.StartStored]).
+	Job *Job
 }
 
 // WithHook adds h; hooks run in the order given (End in reverse).

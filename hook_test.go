@@ -3,6 +3,7 @@ package bizcircle_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"sync"
 	"testing"
@@ -42,6 +43,9 @@ func (h *traceHook) hook() bizcircle.Hook {
 			event := "start"
 			if d.Carried != nil {
 				event += " carrying " + d.Carried["span"]
+			}
+			if d.Job != nil {
+				event += fmt.Sprintf(" job %s %s/%s #%d", d.Job.System, d.Job.Queue, d.Job.ID, d.Job.Attempt)
 			}
 			h.add(ctx, event)
 			return ctx

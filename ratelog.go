@@ -33,7 +33,13 @@ type sampledLog struct {
 }
 
 func newSampledLog(l *slog.Logger, what string) *sampledLog {
-	return &sampledLog{logger: l, what: what, limit: rate.NewLimiter(rate.Every(logInterval), logBurst)}
+	return newSampledLogEvery(l, what, logBurst, logInterval)
+}
+
+// newSampledLogEvery is newSampledLog writing burst records, then one per
+// interval.
+func newSampledLogEvery(l *slog.Logger, what string, burst int, interval time.Duration) *sampledLog {
+	return &sampledLog{logger: l, what: what, limit: rate.NewLimiter(rate.Every(interval), burst)}
 }
 
 func (s *sampledLog) log(ctx context.Context, level slog.Level, msg string, attrs ...slog.Attr) {

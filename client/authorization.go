@@ -90,7 +90,7 @@ func (c *Client) QueryAuthorization(ctx context.Context, r QueryAuthorizationReq
 	}
 	out := new(Authorization)
 	path := "/v3/businesscircle/user-authorizations/" + url.PathEscape(r.OpenID)
-	if err := c.call(ctx, op, http.MethodGet, path, q, nil, out); err != nil {
+	if err := c.call(ctx, op, http.MethodGet, "/v3/businesscircle/user-authorizations/{openid}", path, q, nil, out); err != nil {
 		return nil, err
 	}
 	return out, nil

@@ -29,6 +29,7 @@ type Client struct {
 	baseURL string
 	retry   *RetryPolicy // nil: one attempt
 	sleep   func(context.Context, time.Duration) error
+	hooks   []Hook
 }
 
 // New returns a Client that sends through api. Build api with
@@ -47,7 +48,7 @@ func New(api *core.Client, opts ...Option) (*Client, error) {
 	if c.err != nil {
 		return nil, c.err
 	}
-	return &Client{api: api, baseURL: c.baseURL, retry: c.retry, sleep: c.sleep}, nil
+	return &Client{api: api, baseURL: c.baseURL, retry: c.retry, sleep: c.sleep, hooks: c.hooks}, nil
 }
 
 // An Option configures [New].
@@ -57,6 +58,7 @@ type config struct {
 	baseURL string
 	retry   *RetryPolicy
 	sleep   func(context.Context, time.Duration) error
+	hooks   []Hook
 	err     error // the first invalid option
 }
 
@@ -116,14 +118,25 @@ func WithSleep(sleep func(ctx context.Context, d time.Duration) error) Option {
 }
 
 // call sends one API call, retrying as the policy says, and decodes a JSON
-// answer into out when out is not nil. body is nil for a GET.
-func (c *Client) call(ctx context.Context, op, method, path string, query url.Values, body []byte, out any) error {
+// answer into out when out is not nil. body is nil for a GET. route is
+// path with {openid} for the OpenID path holds, if any: hooks see that.
+func (c *Client) call(ctx context.Context, op, method, route, path string, query url.Values, body []byte, out any) error {
 	attempts := 1
 	if c.retry != nil {
 		attempts = c.retry.MaxAttempts
 	}
 	for attempt := 1; ; attempt++ {
-		retryable, after, err := c.once(ctx, method, path, query, body, out)
+		var retryable bool
+		var after time.Duration
+		var err error
+		if len(c.hooks) == 0 {
+			_, retryable, after, err = c.once(ctx, method, path, query, body, out)
+		} else {
+			info := RequestInfo{Operation: op, Method: method, URL: c.redactedURL(route, query), Template: route, Attempt: attempt}
+			retryable, after, err = c.hooked(ctx, info, func(ctx context.Context) (int, bool, time.Duration, error) {
+				return c.once(ctx, method, path, query, body, out)
+			})
+		}
 		if err == nil {
 			return nil
 		}
@@ -139,8 +152,8 @@ func (c *Client) call(ctx context.Context, op, method, path string, query url.Va
 // once sends the call once and tells whether its error is worth a retry: a
 // 429 or 5xx answer, or a network error (the request went out, no answer
 // came back); after is the wait a retried answer's Retry-After asks for, or
-// 0.
-func (c *Client) once(ctx context.Context, method, path string, query url.Values, body []byte, out any) (retryable bool, after time.Duration, err error) {
+// 0. status is the answer's HTTP status, 0 when none came back.
+func (c *Client) once(ctx context.Context, method, path string, query url.Values, body []byte, out any) (status int, retryable bool, after time.Duration, err error) {
 	var postBody any
 	if body != nil {
 		postBody = body
@@ -148,25 +161,26 @@ func (c *Client) once(ctx context.Context, method, path string, query url.Values
 	result, err := c.api.Request(ctx, method, c.baseURL+path, nil, query, postBody, consts.ApplicationJSON)
 	if result != nil && result.Response != nil {
 		defer result.Response.Body.Close()
+		status = result.Response.StatusCode
 	}
 	if err != nil {
 		var apiErr *core.APIError
 		if errors.As(err, &apiErr) {
 			if apiErr.StatusCode == http.StatusTooManyRequests || apiErr.StatusCode >= 500 {
-				return true, retryAfter(apiErr.Header, time.Now()), err
+				return apiErr.StatusCode, true, retryAfter(apiErr.Header, time.Now()), err
 			}
-			return false, 0, err
+			return apiErr.StatusCode, false, 0, err
 		}
 		network := result != nil && result.Response == nil
-		return network, 0, err
+		return status, network, 0, err
 	}
 	if out == nil {
-		return false, 0, nil
+		return status, false, 0, nil
 	}
 	if err := core.UnMarshalResponse(result.Response, out); err != nil {
-		return false, 0, fmt.Errorf("client: malformed answer: %w", err)
+		return status, false, 0, fmt.Errorf("client: malformed answer: %w", err)
 	}
-	return false, 0, nil
+	return status, false, 0, nil
 }
 
 // Attempts returns how many times the [Client] call that returned err was

@@ -12,6 +12,9 @@
 // as wechatpay-go's *core.APIError (find it with errors.As). Retries on 429,
 // 5xx and network errors, honouring Retry-After, are off unless [WithRetry]
 // turns them on; [Attempts] tells how many times a failed call was tried.
+// [WithHook] instruments each HTTP request (package otelbizcircle's
+// InstrumentClient traces them), and a [SyncHook] instruments a worker that
+// sends points syncs (queue mode's, with queue.WithSyncHook).
 //
 // [PlatformVerifier] keeps the platform certificates that verify WeChat Pay's
 // signatures current: on a serial it does not know, it downloads the

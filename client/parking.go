@@ -89,5 +89,6 @@ func (c *Client) SyncParking(ctx context.Context, r SyncParkingRequest) error {
 	if err != nil {
 		return &opError{op: op, err: err}
 	}
-	return c.call(ctx, op, http.MethodPost, "/v3/businesscircle/parkings", nil, body, nil)
+	const path = "/v3/businesscircle/parkings"
+	return c.call(ctx, op, http.MethodPost, path, path, nil, body, nil)
 }

@@ -121,7 +121,8 @@ func (c *Client) SyncPoints(ctx context.Context, r SyncPointsRequest) error {
 	if err != nil {
 		return &opError{op: op, err: err}
 	}
-	return c.call(ctx, op, http.MethodPost, "/v3/businesscircle/points/notify", nil, body, nil)
+	const path = "/v3/businesscircle/points/notify"
+	return c.call(ctx, op, http.MethodPost, path, path, nil, body, nil)
 }
 
 // PointsCommitStatusRequest asks whether a shopper has purchases waiting to
@@ -184,7 +185,7 @@ func (c *Client) PointsCommitStatus(ctx context.Context, r PointsCommitStatusReq
 	}
 	path := "/v3/businesscircle/users/" + url.PathEscape(r.OpenID) + "/points/commit_status"
 	out := new(PointsCommitStatusResponse)
-	if err := c.call(ctx, op, http.MethodGet, path, q, nil, out); err != nil {
+	if err := c.call(ctx, op, http.MethodGet, "/v3/businesscircle/users/{openid}/points/commit_status", path, q, nil, out); err != nil {
 		return nil, err
 	}
 	return out, nil

@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http/httptest"
+	"time"
 
 	"github.com/go-bizcircle/bizcircle"
 	"github.com/go-bizcircle/bizcircle/bizcircletest"
+	"github.com/go-bizcircle/bizcircle/client"
 	"github.com/go-bizcircle/bizcircle/otelbizcircle"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
@@ -82,8 +84,8 @@ func ExampleWithMeterProvider() {
 		if m.Name == "bizcircle.notifications" {
 			for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
 				outcome, _ := dp.Attributes.Value("bizcircle.outcome")
-				kind, _ := dp.Attributes.Value("bizcircle.error_kind")
-				fmt.Printf("%s %q: %d\n", outcome.Emit(), kind.Emit(), dp.Value)
+				errType, _ := dp.Attributes.Value("error.type")
+				fmt.Printf("%s %q: %d\n", outcome.Emit(), errType.Emit(), dp.Value)
 			}
 		}
 	}
@@ -91,4 +93,37 @@ func ExampleWithMeterProvider() {
 	// verified "": 1
 	// processed "": 1
 	// rejected "ErrSignature": 1
+}
+
+// A points sync's call to WeChat Pay (here a fake of its API) as a Client
+// span. In an application, otelbizcircle.InstrumentClient() alone uses the
+// global provider.
+func ExampleInstrumentClient() {
+	spans := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
+
+	api := bizcircletest.NewAPIServer(bizcircletest.NewPlatform(), bizcircletest.NewMerchant())
+	defer api.Close()
+	points, err := client.New(api.NewClient(), otelbizcircle.InstrumentClient(otelbizcircle.WithTracerProvider(tp)))
+	if err != nil {
+		panic(err)
+	}
+	pay := bizcircletest.SamplePayment()
+	if err := points.SyncPoints(context.Background(), client.NewSyncPointsRequest(&pay, 2, time.Now())); err != nil {
+		panic(err)
+	}
+
+	span := spans.Ended()[0]
+	fmt.Printf("%q (%s)\n", span.Name(), span.SpanKind())
+	for _, kv := range span.Attributes() {
+		fmt.Printf("  %s=%s\n", kv.Key, kv.Value.Emit())
+	}
+	// Output:
+	// "POST /v3/businesscircle/points/notify" (client)
+	//   http.request.method=POST
+	//   url.full=https://api.mch.weixin.qq.com/v3/businesscircle/points/notify
+	//   url.template=/v3/businesscircle/points/notify
+	//   server.address=api.mch.weixin.qq.com
+	//   server.port=443
+	//   http.response.status_code=204
 }

@@ -8,6 +8,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 )
 
@@ -27,8 +28,10 @@ const (
 	keyNotificationID = attribute.Key("bizcircle.notification_id")
 	keyRequestID      = attribute.Key("bizcircle.request_id")
 	keyOutcome        = attribute.Key("bizcircle.outcome")
-	keyErrorKind      = attribute.Key("bizcircle.error_kind")
 	keyDedupe         = attribute.Key("bizcircle.dedupe")
+	// keyErrorType is OpenTelemetry's error.type, set only on failures,
+	// to [ErrorType]'s value.
+	keyErrorType = semconv.ErrorTypeKey
 )
 
 // Instrument returns the bizcircle option that traces each delivery and
@@ -67,6 +70,7 @@ type instrumentation struct {
 // before it returns), so it needs no lock.
 type delivery struct {
 	span        trace.Span
+	kind        trace.SpanKind
 	outcome     bizcircle.Outcome
 	err         error
 	dedupe      string
@@ -93,15 +97,18 @@ var kindOptions = map[trace.SpanKind][]trace.SpanStartOption{
 // middleware's, a queue worker's) is its parent and the span is Internal;
 // otherwise the parent is the trace context in the request's headers, if
 // any, and the span is a Server span. A stored notification's span is a
-// Consumer span linked to the span that received it.
+// Consumer span linked to the span that received it, with its job's
+// messaging attributes.
 func (in *instrumentation) start(ctx context.Context, d bizcircle.Delivery) context.Context {
 	parent := trace.SpanContextFromContext(ctx)
 	kind := trace.SpanKindInternal
 	var link trace.Link
 	switch {
-	case d.Carried != nil:
+	case d.Carried != nil || d.Job != nil:
 		kind = trace.SpanKindConsumer
-		link.SpanContext = trace.SpanContextFromContext(carrier.Extract(context.Background(), propagation.MapCarrier(d.Carried)))
+		if d.Carried != nil {
+			link.SpanContext = trace.SpanContextFromContext(carrier.Extract(context.Background(), propagation.MapCarrier(d.Carried)))
+		}
 	case !parent.IsValid():
 		ctx = in.propagator.Extract(ctx, propagation.HeaderCarrier(d.Header))
 		kind = trace.SpanKindServer
@@ -112,8 +119,11 @@ func (in *instrumentation) start(ctx context.Context, d bizcircle.Delivery) cont
 	if link.SpanContext.IsValid() {
 		opts = append(opts[:1:1], trace.WithLinks(link))
 	}
+	if d.Job != nil {
+		opts = append(opts[:len(opts):len(opts)], trace.WithAttributes(jobAttributes(*d.Job)...))
+	}
 	ctx, span := in.tracer.Start(ctx, spanName, opts...)
-	return context.WithValue(ctx, deliveryKey{}, &delivery{span: span})
+	return context.WithValue(ctx, deliveryKey{}, &delivery{span: span, kind: kind})
 }
 
 // observe records o's metrics and keeps the outcome for the span, which
@@ -153,7 +163,7 @@ func (in *instrumentation) observe(ctx context.Context, o bizcircle.Observation)
 // when the dispatcher did not reach it (verification, ignored events,
 // queue mode's storing).
 func dedupeResult(o bizcircle.Observation, callbackRan bool) string {
-	switch kind := ErrorKind(o.Err); {
+	switch kind := ErrorType(o.Err); {
 	case o.Outcome == bizcircle.OutcomeDuplicate:
 		return "duplicate"
 	case kind == "ErrInFlight":
@@ -180,8 +190,12 @@ func (in *instrumentation) callback(ctx context.Context, n *bizcircle.Notificati
 	return err
 }
 
-// end sets the span's outcome and status and ends it. The status says only
-// which sentinel failed: the error's text may hold a callback's data.
+// end sets the span's outcome and status and ends it. A request's span
+// follows OpenTelemetry's HTTP conventions: a rejection, answered 4xx, is
+// the sender's error, so its status stays unset (error.type still names
+// it); a failure, answered 5xx, is an error. A worker's span answers no one:
+// any error is an error. The status says only which sentinel failed: the
+// error's text may hold a callback's data.
 func (in *instrumentation) end(ctx context.Context) {
 	d := deliveryFrom(ctx)
 	if d == nil {
@@ -195,8 +209,10 @@ func (in *instrumentation) end(ctx context.Context) {
 			d.span.SetAttributes(keyDedupe.String(d.dedupe))
 		}
 		if d.err != nil {
-			d.span.SetAttributes(keyErrorKind.String(ErrorKind(d.err)))
-			d.span.SetStatus(codes.Error, kindText(d.err))
+			d.span.SetAttributes(keyErrorType.String(ErrorType(d.err)))
+			if d.kind == trace.SpanKindConsumer || bizcircle.StatusCode(d.err) >= 500 {
+				d.span.SetStatus(codes.Error, statusText(d.err, "bizcircle: notification failed"))
+			}
 		}
 	}
 	d.span.End()

@@ -77,7 +77,7 @@ func outcomeAttrs(o bizcircle.Observation) []attribute.KeyValue {
 	attrs := make([]attribute.KeyValue, 0, 3)
 	attrs = append(attrs, keyOutcome.String(o.Outcome.String()))
 	if o.Err != nil {
-		attrs = append(attrs, keyErrorKind.String(ErrorKind(o.Err)))
+		attrs = append(attrs, keyErrorType.String(ErrorType(o.Err)))
 	}
 	return attrs
 }
@@ -88,7 +88,7 @@ func (ms *metrics) recordCallback(ctx context.Context, eventType string, err err
 	}
 	attrs := []attribute.KeyValue{keyEventType.String(eventType)}
 	if err != nil {
-		attrs = append(attrs, keyErrorKind.String(ErrorKind(err)))
+		attrs = append(attrs, keyErrorType.String(ErrorType(err)))
 	}
 	ms.callback.Record(ctx, took.Seconds(), metric.WithAttributes(attrs...))
 }

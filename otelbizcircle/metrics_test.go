@@ -37,11 +37,11 @@ func TestMetricsCountEachOutcome(t *testing.T) {
 
 	const ev = "bizcircle.event_type=MALL_TRANSACTION.SUCCESS"
 	wantCounts := map[string]int64{
-		ev + ",bizcircle.outcome=verified":                                     3,
-		"bizcircle.error_kind=ErrCallback," + ev + ",bizcircle.outcome=failed": 1,
-		ev + ",bizcircle.outcome=processed":                                    1,
-		ev + ",bizcircle.outcome=duplicate":                                    1,
-		"bizcircle.error_kind=ErrSignature,bizcircle.outcome=rejected":         1,
+		ev + ",bizcircle.outcome=verified":                      3,
+		ev + ",bizcircle.outcome=failed,error.type=ErrCallback": 1,
+		ev + ",bizcircle.outcome=processed":                     1,
+		ev + ",bizcircle.outcome=duplicate":                     1,
+		"bizcircle.outcome=rejected,error.type=ErrSignature":    1,
 	}
 	if diff := cmp.Diff(wantCounts, counts(t, ms["bizcircle.notifications"])); diff != "" {
 		t.Errorf("bizcircle.notifications (-want +got):\n%s", diff)
@@ -52,12 +52,12 @@ func TestMetricsCountEachOutcome(t *testing.T) {
 		count map[string]uint64
 	}{
 		{"bizcircle.verify.duration", "s", map[string]uint64{
-			"bizcircle.outcome=verified":                                   3,
-			"bizcircle.error_kind=ErrSignature,bizcircle.outcome=rejected": 1,
+			"bizcircle.outcome=verified":                         3,
+			"bizcircle.outcome=rejected,error.type=ErrSignature": 1,
 		}},
 		{"bizcircle.callback.duration", "s", map[string]uint64{
-			"bizcircle.error_kind=ErrCallback," + ev: 1,
-			ev:                                       1,
+			ev + ",error.type=ErrCallback": 1,
+			ev:                             1,
 		}},
 		{"bizcircle.dedupe.duration", "s", map[string]uint64{
 			"bizcircle.dedupe=new":       2,
@@ -161,8 +161,8 @@ func TestDedupeDurationExcludesTheCallback(t *testing.T) {
 			if got := sums(t, tel, "bizcircle.dedupe.duration")["bizcircle.dedupe=in_flight"]; !approx(got, bizcircle.DefaultInFlightWait.Seconds()) {
 				t.Errorf("in-flight wait %vs, want the MemoryDeduper's %v", got, bizcircle.DefaultInFlightWait)
 			}
-			if got := attrMap(tel.spans.Ended()[0].Attributes())["bizcircle.error_kind"]; got != "ErrInFlight" {
-				t.Errorf("the duplicate's span has error kind %q, want ErrInFlight", got)
+			if got := attrMap(tel.spans.Ended()[0].Attributes())["error.type"]; got != "ErrInFlight" {
+				t.Errorf("the duplicate's span has error.type %q, want ErrInFlight", got)
 			}
 		})
 	})

@@ -30,7 +30,11 @@
 // OpenID or an amount. Before running anything the worker verifies the
 // signature again (without the 5-minute window) and decrypts with the APIv3
 // key, so a row written into River's table by someone without WeChat Pay's
-// key runs no callback: it is cancelled with [ErrUnverified].
+// key runs no callback: it is cancelled with [ErrUnverified] and reported
+// as a rejected delivery (to the observer and hooks, so OpenTelemetry sees
+// it, and as a warning in the log, at most one a minute): a security
+// event. A real notification under another event's key is rejected the
+// same way ([ErrKeyMismatch]).
 //
 // # Processing
 //
@@ -57,7 +61,9 @@
 // 429 and network errors are retried on River's schedule, other 4xx cancel
 // the job with WeChat Pay's code and message recorded. The sync's request is
 // sealed with a key derived from the APIv3 key: River's tables show only the
-// transaction_id.
+// transaction_id. [WithSyncHook] instruments each attempt, with the River
+// job and the result: sent, retried, refused or discarded
+// (otelbizcircle.InstrumentSync gives it a span and a metric).
 //
 // # Switching modes
 //

@@ -87,6 +87,7 @@ type options struct {
 	prior              bizcircle.Deduper
 	meta               func(context.Context, *bizcircle.Notification) map[string]string
 	river              []func(*river.Config)
+	syncHooks          []client.SyncHook
 
 	// notificationOption names the first option given that configures
 	// notifications, which NewOutbox cannot apply.
@@ -448,4 +449,14 @@ func requestIDMeta(_ context.Context, n *bizcircle.Notification) map[string]stri
 		return nil
 	}
 	return map[string]string{metaRequestID: n.RequestID}
+}
+
+// WithSyncHook adds h to the hooks the sync worker runs around each attempt
+// to send a points sync (see [WithPointsClient]): h.Start gets the River
+// job, and the call to WeChat Pay runs with the ctx it returns; h.End gets
+// the result (sent, retried, refused, discarded) and the error. Hooks run
+// in the order given (End in reverse). otelbizcircle.InstrumentSync is one.
+// Default: none.
+func WithSyncHook(h client.SyncHook) Option {
+	return named("WithSyncHook", func(o *options) { o.syncHooks = append(o.syncHooks, h) })
 }

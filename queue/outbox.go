@@ -74,7 +74,7 @@ func newOutbox(pool *pgxpool.Pool, apiV3Key string, o options, notifications riv
 		return nil, err
 	}
 	workers := river.NewWorkers()
-	river.AddWorker(workers, &syncWorker{seal: seal, points: o.points})
+	river.AddWorker(workers, &syncWorker{seal: seal, points: o.points, hooks: o.syncHooks})
 	queues := map[string]river.QueueConfig{}
 	if notifications != nil {
 		river.AddWorker(workers, notifications)

@@ -6,14 +6,14 @@ import (
 	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/sha256"
-	"errors"
 	"fmt"
 )
 
 // ErrSealed: a stored points sync does not open with a key derived from the
 // APIv3 key (a row someone wrote into River's table, or the key changed
-// without [WithAPIv3Keys]). The job is cancelled; nothing is sent.
-var ErrSealed = errors.New("queue: stored points sync does not open with the APIv3 key")
+// without [WithAPIv3Keys]). The job is cancelled; nothing is sent. For
+// OpenTelemetry's error.type it names itself "ErrSealed".
+var ErrSealed error = &sentinel{"ErrSealed", "queue: stored points sync does not open with the APIv3 key"}
 
 // sealInfo separates the sealing key from any other use of the APIv3 key.
 const sealInfo = "bizcircle queue: points sync arguments v1"

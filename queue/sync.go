@@ -108,8 +108,9 @@ func (q *Queue) SyncPointsTx(ctx context.Context, tx pgx.Tx, r client.SyncPoints
 // retried, with the answer recorded (also as the job's output, a
 // [SyncRefusal]). Fix the cause, then replay it, or enqueue a corrected
 // sync instead: once one is enqueued, replaying the refused job is refused
-// ([ErrNotReplayable]), so that the points are not synced twice.
-var ErrSyncRefused = errors.New("queue: WeChat Pay refused the points sync")
+// ([ErrNotReplayable]), so that the points are not synced twice. For
+// OpenTelemetry's error.type it names itself "ErrSyncRefused".
+var ErrSyncRefused error = &sentinel{"ErrSyncRefused", "queue: WeChat Pay refused the points sync"}
 
 // A SyncRefusal is WeChat Pay's answer to a refused points sync, recorded
 // as the cancelled job's output.
@@ -124,9 +125,11 @@ type syncWorker struct {
 	river.WorkerDefaults[SyncPointsArgs]
 	seal   *sealer
 	points *client.Client
+	hooks  []client.SyncHook // WithSyncHook's
 }
 
-func (w *syncWorker) Work(ctx context.Context, job *river.Job[SyncPointsArgs]) error {
+// send sends the job's sync; Work runs it inside the sync hooks.
+func (w *syncWorker) send(ctx context.Context, job *river.Job[SyncPointsArgs]) error {
 	api := w.points
 	if api == nil {
 		// Only a client with WithPointsClient works QueueSync.

@@ -13,18 +13,24 @@ import (
 )
 
 // Errors that cancel a notification job: it is never retried, and stays
-// visible in [Admin.Failed] until River's cancelled-job retention ends.
+// visible in [Admin.Failed] until River's cancelled-job retention ends. The
+// observer and hooks get them too (see [bizcircle.Dispatcher.ReportStored]),
+// and they name themselves for OpenTelemetry's error.type: their method
+// ErrorType() string returns their Go name, such as "ErrUnverified".
 var (
 	// ErrUnverified: the stored request does not verify with WeChat Pay's
 	// key or does not decrypt with the APIv3 key (a row someone wrote into
-	// River's table, or keys changed since). No callback ran.
-	ErrUnverified = errors.New("queue: stored notification does not verify")
+	// River's table, or keys changed since). No callback ran; the delivery
+	// is rejected.
+	ErrUnverified error = &sentinel{"ErrUnverified", "queue: stored notification does not verify"}
 	// ErrKeyMismatch: the job's key is not the key of the notification it
-	// holds. No callback ran.
-	ErrKeyMismatch = errors.New("queue: job key does not match its notification")
+	// holds (a row someone wrote into River's table). No callback ran; the
+	// delivery is rejected.
+	ErrKeyMismatch error = &sentinel{"ErrKeyMismatch", "queue: job key does not match its notification"}
 	// ErrNoHandler: no handler takes the stored event's type any more. No
-	// callback ran; replay the job once one does.
-	ErrNoHandler = errors.New("queue: no handler for the stored event type")
+	// callback ran; the delivery failed: replay the job once a handler
+	// takes it.
+	ErrNoHandler error = &sentinel{"ErrNoHandler", "queue: no handler for the stored event type"}
 )
 
 // ErrTxOwned is returned by Commit and Rollback on the transaction from
@@ -91,27 +97,39 @@ func (w *notificationWorker) Work(ctx context.Context, job *river.Job[Notificati
 const finishTimeout = 10 * time.Second
 
 // work verifies and decrypts the stored notification, runs its callback in
-// a transaction, and completes the job in that transaction.
+// a transaction, and completes the job in that transaction. All of it is
+// one delivery to the hooks; what it refuses, or fails to do outside the
+// callback, it reports with ReportStored.
 func (q *Queue) work(ctx context.Context, job *river.Job[NotificationArgs]) error {
 	a := job.Args
+	ctx, end := q.dispatcher.StartStored(ctx, bizcircle.Delivery{Header: a.Signed.Header(), Carried: a.Meta, Job: jobOf(job.JobRow)})
+	defer end()
 	n, err := q.decoder.DecodeStored(ctx, a.Signed.Header(), a.Signed.Body)
 	if err != nil {
-		return river.JobCancel(fmt.Errorf("%w: %w", ErrUnverified, err))
+		err = fmt.Errorf("%w: %w", ErrUnverified, err)
+		q.dispatcher.ReportStored(ctx, nil, bizcircle.OutcomeRejected, err)
+		return river.JobCancel(err)
 	}
+	n.RequestID = a.Meta[metaRequestID]
 	key, handled, err := q.dispatcher.EventKey(n)
 	switch {
 	case err != nil:
+		q.dispatcher.ReportStored(ctx, n, bizcircle.OutcomeFailed, err)
 		return err // the handler's key changed: a fix may come, retry
 	case !handled:
-		return river.JobCancel(fmt.Errorf("%w: %s", ErrNoHandler, n.EventType))
+		err := fmt.Errorf("%w: %s", ErrNoHandler, n.EventType)
+		q.dispatcher.ReportStored(ctx, n, bizcircle.OutcomeFailed, err)
+		return river.JobCancel(err)
 	case key != a.Key:
+		q.dispatcher.ReportStored(ctx, n, bizcircle.OutcomeRejected, ErrKeyMismatch)
 		return river.JobCancel(ErrKeyMismatch)
 	}
-	n.RequestID = a.Meta[metaRequestID]
 
 	tx, err := q.pool.Begin(ctx)
 	if err != nil {
-		return fmt.Errorf("queue: begin: %w", err)
+		err = fmt.Errorf("queue: begin: %w", err)
+		q.dispatcher.ReportStored(ctx, n, bizcircle.OutcomeFailed, err)
+		return err
 	}
 	committed := false
 	defer func() {
@@ -125,8 +143,8 @@ func (q *Queue) work(ctx context.Context, job *river.Job[NotificationArgs]) erro
 	}()
 	cctx := context.WithValue(bizcircle.NewContext(ctx, n), txKey{}, pgx.Tx(callbackTx{tx}))
 	cctx = context.WithValue(cctx, jobKey{}, JobInfo{ID: job.ID, Attempt: job.Attempt, MaxAttempts: job.MaxAttempts, Meta: a.Meta})
-	if _, err := q.dispatcher.DispatchStored(cctx, n, a.Meta); err != nil {
-		return err
+	if _, err := q.dispatcher.Dispatch(cctx, n); err != nil {
+		return err // reported by Dispatch
 	}
 	// The callback's work is done: finish it even if the job's context
 	// ended meanwhile, rather than run it again. JobCompleteTx comes last:
@@ -135,10 +153,14 @@ func (q *Queue) work(ctx context.Context, job *river.Job[NotificationArgs]) erro
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
 	defer cancel()
 	if _, err := river.JobCompleteTx[*riverpgxv5.Driver](fctx, tx, job); err != nil {
-		return fmt.Errorf("queue: complete job: %w", err)
+		err = fmt.Errorf("queue: complete job: %w", err)
+		q.dispatcher.ReportStored(ctx, n, bizcircle.OutcomeFailed, err) // the callback's writes roll back
+		return err
 	}
 	if err := tx.Commit(fctx); err != nil {
-		return fmt.Errorf("queue: commit: %w", err)
+		err = fmt.Errorf("queue: commit: %w", err)
+		q.dispatcher.ReportStored(ctx, n, bizcircle.OutcomeFailed, err)
+		return err
 	}
 	committed = true
 	return nil

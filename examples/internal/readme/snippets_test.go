@@ -142,6 +142,7 @@ var free = map[string]string{
 	"auditBodies": "var auditBodies gin.HandlerFunc",
 	"createOrder": "var createOrder gin.HandlerFunc",
 
+	"api":    "var api *core.Client",
 	"pool":   "var pool *pgxpool.Pool",
 	"dedupe": "var dedupe *pgdedupe.Deduper",
 	"bc":     "var bc *client.Client",
