@@ -57,8 +57,9 @@
 //     and the raw body, [Dispatcher.Dispatch] a verified [Notification].
 //
 // Their other methods ([Decoder.DecodeStored], [Dispatcher.DispatchWith],
-// [Dispatcher.DispatchStored], [Dispatcher.Carry], [Dispatcher.EventKey]),
-// [OptionNames] and the types [SignedRequest] and [Delivery] are
+// [Dispatcher.StartStored], [Dispatcher.ReportStored], [Dispatcher.Carry],
+// [Dispatcher.EventKey]), [OptionNames] and the types [SignedRequest],
+// [Delivery] and [Job] are
 // queue mode's and instrumentation's plumbing: package queue stores a
 // notification and processes it later through them. A mall's code does not
 // need them.

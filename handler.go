@@ -208,19 +208,6 @@ func (d *Dispatcher) dispatch(ctx context.Context, n *Notification, do func(cont
 	return do(ctx, key, func(ctx context.Context) error { return d.runCallback(ctx, n, run) })
 }
 
-// DispatchStored is [Dispatcher.Dispatch] for a notification stored at
-// receipt and processed later: its hooks see a [Delivery] with n's
-// signature headers and carried, what [Dispatcher.Carry] returned at
-// receipt. A worker that also reports what it refuses (queue mode's) starts
-// the delivery itself with [Dispatcher.StartStored].
-func (d *Dispatcher) DispatchStored(ctx context.Context, n *Notification, carried map[string]string) (Outcome, error) {
-	ctx, end := d.startDelivery(ctx, n, carried)
-	if end != nil {
-		defer end()
-	}
-	return d.Dispatch(ctx, n)
-}
-
 // startDelivery starts the hooks' delivery of n unless one has started
 // (behind the middleware), and only then builds the signature headers
 // (seven allocations).
@@ -232,8 +219,8 @@ func (d *Dispatcher) startDelivery(ctx context.Context, n *Notification, carried
 }
 
 // Carry returns what the hooks (see [WithHook]) want stored with a
-// notification that is processed later; give it back to
-// [Dispatcher.DispatchStored]. It is nil without such hooks.
+// notification that is processed later; give it back in the [Delivery] of
+// [Dispatcher.StartStored]. It is nil without such hooks.
 func (d *Dispatcher) Carry(ctx context.Context) map[string]string {
 	return d.hooks.carry(ctx)
 }

@@ -120,8 +120,10 @@ func TestHookAroundDecodeDispatchAndStoredDeliveries(t *testing.T) {
 	if _, err := disp.Dispatch(ctx, n); err != nil {
 		t.Fatal(err)
 	}
-	carried := disp.Carry(ctx)
-	if _, err := disp.DispatchStored(ctx, n, carried); err != nil {
+	sctx, end := disp.StartStored(ctx, bizcircle.Delivery{Header: n.Signed.Header(), Carried: disp.Carry(ctx)})
+	_, err = disp.Dispatch(sctx, n)
+	end()
+	if err != nil {
 		t.Fatal(err)
 	}
 	want := []string{

@@ -243,7 +243,10 @@ func TestStoredDeliveryLinksToTheReceivingSpan(t *testing.T) {
 		t.Fatalf("status %d, want 204", got)
 	}
 	receiving := tel.lastSpan(t)
-	if _, err := disp.DispatchStored(context.Background(), stored, carried); err != nil {
+	ctx, end := disp.StartStored(context.Background(), bizcircle.Delivery{Header: stored.Signed.Header(), Carried: carried})
+	_, err = disp.Dispatch(ctx, stored)
+	end()
+	if err != nil {
 		t.Fatal(err)
 	}
 	worker := tel.lastSpan(t)
