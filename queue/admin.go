@@ -19,7 +19,7 @@ import (
 )
 
 // Admin is what an operator does with the queue's jobs: list the failed
-// ones and replay them. It needs the database only, never WeChat Pay's keys,
+// ones and the payments not synced yet, replay them and cancel them. It needs the database only, never WeChat Pay's keys,
 // and shows no plaintext: jobs hold none. An Admin is safe for concurrent
 // use; its zero value is not usable: get one from [NewAdmin] or
 // [Queue.Admin].
@@ -73,6 +73,10 @@ type Job struct {
 	// completed, was discarded or cancelled (zero before).
 	ScheduledAt time.Time
 	FinalizedAt time.Time
+	// SupersededBy is, for a cancelled job, the later job of its key that
+	// was enqueued (a corrected sync) or ran (a re-pushed notification):
+	// the cancelled one is never replayed. 0 if none.
+	SupersededBy int64
 }
 
 // EventSync is [Job.EventType] of points syncs.
@@ -91,6 +95,7 @@ func jobFromRow(r *rivertype.JobRow) Job {
 	if r.FinalizedAt != nil {
 		j.FinalizedAt = *r.FinalizedAt
 	}
+	j.SupersededBy = supersededBy(r)
 	if len(r.Errors) > 0 {
 		j.LastError = r.Errors[len(r.Errors)-1].Error
 	}
@@ -208,7 +213,7 @@ func (a *Admin) Unsynced(ctx context.Context) ([]Job, error) {
 		switch {
 		case j.TransactionID == "":
 			unsynced = append(unsynced, j)
-		case acked[j.TransactionID]:
+		case acked[j.TransactionID], j.SupersededBy != 0:
 		case j.Kind == KindSyncPoints && j.ID != newestSync[j.TransactionID]: // superseded
 		default:
 			unsynced = append(unsynced, j)
@@ -266,9 +271,9 @@ func (a *Admin) Replay(ctx context.Context, id int64) (Job, error) {
 // Cancel stops a job that waits to run (available or scheduled) or to run
 // again (retryable), such as a poisoned event that fails each attempt, and
 // returns it as it now is: cancelled, listed by [Admin.Failed] (and, for a
-// payment or a sync, by [Admin.Unsynced]) until River's cancelled-job
-// retention (24 hours by default) deletes it; [Admin.Replay] can run it
-// again until then. A job that is running, completed, discarded or
+// payment or a sync, by [Admin.Unsynced]) for as long as dead letters are
+// kept ([WithDiscardedRetention], 30 days by default); [Admin.Replay] can run
+// it again until then, unless a later job of its key superseded it. A job that is running, completed, discarded or
 // cancelled gives [ErrNotCancellable]; one that does not exist gives an
 // error matching rivertype.ErrNotFound.
 //
@@ -302,6 +307,8 @@ func (a *Admin) transition(ctx context.Context, id int64, verb string, refused e
 		return Job{}, fmt.Errorf("%w: %d is a %s job", refused, id, row.Kind)
 	case !slices.Contains(from, row.State):
 		return Job{}, fmt.Errorf("%w: %d is %s", refused, id, row.State)
+	case supersededBy(row) != 0:
+		return Job{}, fmt.Errorf("%w: %d is superseded by job %d, a later job of its key", refused, id, supersededBy(row))
 	}
 	key := jobFromRow(row).Key
 	row, err = op(ctx, tx, id)

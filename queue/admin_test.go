@@ -344,6 +344,21 @@ func TestCorrectedSync(t *testing.T) {
 	if calls := syncCalls(api); calls[http.StatusBadRequest] != 1 || calls[http.StatusNoContent] != 1 || len(calls) != 2 {
 		t.Errorf("points syncs by status %v, want one 400 and one 204", calls)
 	}
+
+	// River's cleaner deletes the completed corrected sync after the
+	// completed-job retention (26 hours); the refused one, kept 30 days,
+	// must still be neither listed nor replayable.
+	e.deleteJob(corrected)
+	if got := unsynced(); got != "" {
+		t.Errorf("Unsynced after the corrected sync was cleaned up:\n%s\nwant none", got)
+	}
+	_, err = q2.Admin().Replay(ctx, refused)
+	if !errors.Is(err, queue.ErrNotReplayable) || !strings.Contains(err.Error(), fmt.Sprintf("superseded by job %d", corrected)) {
+		t.Fatalf("Replay of the refused sync after the cleanup: %v; want ErrNotReplayable: superseded by job %d", err, corrected)
+	}
+	if calls := syncCalls(api); len(calls) != 2 || calls[http.StatusBadRequest] != 1 || calls[http.StatusNoContent] != 1 {
+		t.Errorf("points syncs by status %v after the cleanup, want still one 400 and one 204", calls)
+	}
 }
 
 // TestCancelledNotificationRepushed: WeChat Pay's re-push of a cancelled
@@ -375,5 +390,19 @@ func TestCancelledNotificationRepushed(t *testing.T) {
 	}
 	if runs, rows := e.mall.runCount(paymentKey(p)), e.mall.ledger.rows(t, paymentKey(p)); runs != 1 || rows != 1 {
 		t.Errorf("%d callback runs, %d ledger rows; want 1, 1", runs, rows)
+	}
+
+	// After River's cleaner deletes the completed re-push, the cancelled
+	// job still must not run the event again.
+	for _, j := range e.jobs(queue.KindNotification) {
+		if j.ID != old {
+			e.deleteJob(j.ID)
+		}
+	}
+	if _, err := q.Admin().Replay(ctx, old); !errors.Is(err, queue.ErrNotReplayable) || !strings.Contains(err.Error(), "superseded by job") {
+		t.Fatalf("Replay of the cancelled job after the cleanup: %v; want ErrNotReplayable: superseded by job", err)
+	}
+	if runs := e.mall.runCount(paymentKey(p)); runs != 1 {
+		t.Errorf("%d callback runs after the refused replay, want 1", runs)
 	}
 }

@@ -337,6 +337,19 @@ func (e *env) jobByKey(key string) *rivertype.JobRow {
 	return nil
 }
 
+// deleteJob deletes job id, as River's cleaner does once a job outlives
+// its retention.
+func (e *env) deleteJob(id int64) {
+	e.t.Helper()
+	rc, err := river.NewClient(riverpgxv5.New(e.pool), &river.Config{Schema: e.schema, Logger: quiet})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if _, err := rc.JobDelete(context.Background(), id); err != nil {
+		e.t.Fatalf("deleting job %d: %v", id, err)
+	}
+}
+
 // onlyJob returns the one job of kind, failing unless there is exactly one.
 func (e *env) onlyJob(kind string) *rivertype.JobRow {
 	e.t.Helper()

@@ -93,7 +93,14 @@ func (b *Outbox) SyncPointsTx(ctx context.Context, tx pgx.Tx, r client.SyncPoint
 	if err != nil {
 		return false, fmt.Errorf("queue: SyncPointsTx: %w", err)
 	}
-	return !res.UniqueSkippedAsDuplicate, nil
+	if res.UniqueSkippedAsDuplicate {
+		return false, nil
+	}
+	// A refused sync of this transaction must never be sent after this one.
+	if err := supersede(ctx, tx, b.opts.schema, KindSyncPoints, map[string]string{"transaction_id": r.TransactionID}, res.Job.ID); err != nil {
+		return false, fmt.Errorf("queue: SyncPointsTx: %w", err)
+	}
+	return true, nil
 }
 
 // SyncPointsTx enqueues r in tx, as [Outbox.SyncPointsTx] does: enqueue

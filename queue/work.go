@@ -152,6 +152,11 @@ func (q *Queue) work(ctx context.Context, job *river.Job[NotificationArgs]) erro
 	// that lock.
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
 	defer cancel()
+	// A cancelled job of this event must never run after this one.
+	if err := supersede(fctx, tx, q.opts.schema, KindNotification, map[string]string{"key": a.Key}, job.ID); err != nil {
+		q.dispatcher.ReportStored(ctx, n, bizcircle.OutcomeFailed, err)
+		return err
+	}
 	if _, err := river.JobCompleteTx[*riverpgxv5.Driver](fctx, tx, job); err != nil {
 		err = fmt.Errorf("queue: complete job: %w", err)
 		q.dispatcher.ReportStored(ctx, n, bizcircle.OutcomeFailed, err) // the callback's writes roll back
