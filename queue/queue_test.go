@@ -158,10 +158,10 @@ func TestRetries(t *testing.T) {
 					return err
 				}
 				_, err := e.pool.Exec(ctx, "SELECT pg_terminate_backend($1)", pid)
-				return err // nil: the callback succeeded, the commit cannot
+				return err // nil: the callback succeeded, finishing the job cannot
 			},
 			wantRuns: 2,
-			wantErr:  "complete job",
+			wantErr:  "terminating connection due to administrator command",
 		},
 	}
 	for _, tt := range tests {
