@@ -88,7 +88,7 @@ func TestClientSpan(t *testing.T) {
 			[]clientSpan{{name, post(map[string]string{"http.response.status_code": "400", "error.type": "400"}), codes.Error}}},
 		{"a dropped connection has no status code", func(a *bizcircletest.APIServer) { a.DisconnectNext(1) }, syncPoints,
 			[]clientSpan{
-				{name, post(map[string]string{"error.type": "other"}), codes.Error},
+				{name, post(map[string]string{"error.type": "_OTHER"}), codes.Error},
 				{name, post(map[string]string{"http.response.status_code": "204", "http.request.resend_count": "1"}), codes.Unset},
 			}},
 		{"an OpenID in the path is neither in the name nor in url.full", func(*bizcircletest.APIServer) {},

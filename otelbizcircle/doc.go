@@ -76,7 +76,7 @@
 // messaging attributes as a stored notification's (messaging.destination.name
 // "bizcircle_sync"), bizcircle.sync.result (sent, retried, refused or
 // discarded, see client.SyncResult) and, on failures, error.type ("500",
-// "429" or "other" for a retried one; "ErrSyncRefused" or "ErrSealed" for a
+// "429" or "_OTHER" for a retried one; "ErrSyncRefused" or "ErrSealed" for a
 // refused one) and the status Error. The call to WeChat Pay is its child.
 //
 // Nothing from the plaintext (OpenIDs, amounts), no key and no error text

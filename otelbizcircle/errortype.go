@@ -44,7 +44,8 @@ var kinds = []struct {
 // outermost error that is named wins, so a callback's error that wraps a
 // rejection is "ErrCallback". The value is a label from a fixed set, never
 // err's text (a callback's error may hold event data). ErrorType returns ""
-// for nil and "other" for an error that names nothing.
+// for nil and "_OTHER", the conventions' fallback, for an error that names
+// nothing.
 func ErrorType(err error) string {
 	if err == nil {
 		return ""
@@ -52,7 +53,7 @@ func ErrorType(err error) string {
 	if name, _ := named(err); name != "" {
 		return name
 	}
-	return "other"
+	return "_OTHER"
 }
 
 // statusText returns fixed text for a span's status that names the failure

@@ -44,7 +44,7 @@ func TestErrorType(t *testing.T) {
 		want string
 	}{
 		{"nil is no kind", nil, ""},
-		{"an error of no sentinel is other", errors.New("boom"), "other"},
+		{"an error of no sentinel is _OTHER", errors.New("boom"), "_OTHER"},
 		{"a callback error wrapping a rejection is the callback's", fmt.Errorf("%w: %w", bizcircle.ErrCallback, bizcircle.ErrSignature), "ErrCallback"},
 		{"an in-flight wait cut short by ctx is in-flight", fmt.Errorf("%w: %w", bizcircle.ErrInFlight, errors.New("context canceled")), "ErrInFlight"},
 		{"an error of another package names itself", fmt.Errorf("job 7: %w", errUnverified), "ErrUnverified"},
