@@ -69,17 +69,11 @@ func send(ctx context.Context, platform *bizcircletest.Platform, plaintext []byt
 		base.Platform = nil // re-signing would make the forgery valid
 	}
 	if o.retry {
-		base.Schedule = nil
-		base.Sleep = func(ctx context.Context, d time.Duration) error {
-			// Inline, not internal/ctxsleep: cmd/bizcircle is to become a
-			// module of its own, which may not import the kit's internal
-			// packages.
-			select {
-			case <-time.After(time.Duration(float64(d) / o.speed)):
-				return nil
-			case <-ctx.Done():
-				return ctx.Err()
-			}
+		// WeChat Pay's schedule, each wait 1/speed as long; attemptLine
+		// shows the attempts at WeChat Pay's offsets.
+		base.Schedule = bizcircletest.RetrySchedule()
+		for i, d := range base.Schedule {
+			base.Schedule[i] = time.Duration(float64(d) / o.speed)
 		}
 	}
 	const maxShown = 10 // unexpected answers printed with --events

@@ -80,7 +80,8 @@ func attemptLine(i int, a bizcircletest.Attempt, o *sendOptions) string {
 		fmt.Fprintf(&b, "copy %d ", i+1)
 	}
 	if o.retry {
-		fmt.Fprintf(&b, "attempt %d (+%v) ", a.N, a.Offset)
+		// WeChat Pay's offset, which --speed compressed.
+		fmt.Fprintf(&b, "attempt %d (+%v) ", a.N, time.Duration(float64(a.Offset)*o.speed).Round(time.Second))
 	}
 	if a.Err != nil {
 		fmt.Fprintf(&b, "→ error after %v: %v", a.Latency.Round(time.Microsecond), a.Err)
