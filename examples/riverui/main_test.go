@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -19,6 +18,7 @@ import (
 	"github.com/go-bizcircle/bizcircle"
 	"github.com/go-bizcircle/bizcircle/bizcircletest"
 	"github.com/go-bizcircle/bizcircle/queue"
+	"github.com/go-bizcircle/bizcircle/testenv"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
@@ -370,20 +370,11 @@ func wait(t *testing.T, events <-chan *river.Event, state rivertype.JobState) *r
 	}
 }
 
-// newPool connects to the test server, closed when the test ends. The
-// examples module cannot import the library's internal/testenv, so this is
-// its rule: without BIZCIRCLE_PG_URL the test skips, and under CI=true,
-// where .ci/run always starts PostgreSQL, it fails.
+// newPool connects to the test server, closed when the test ends: without
+// BIZCIRCLE_PG_URL the test skips, and fails under CI=true (testenv).
 func newPool(t *testing.T) *pgxpool.Pool {
 	t.Helper()
-	url := os.Getenv("BIZCIRCLE_PG_URL")
-	if url == "" {
-		const why = "BIZCIRCLE_PG_URL is unset: this test needs PostgreSQL, e.g. postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(why + " (under CI=true this is a failure: .ci/run must provide it)")
-		}
-		t.Skip(why)
-	}
+	url := testenv.Server(t, "BIZCIRCLE_PG_URL", "this test needs PostgreSQL, e.g. postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable")
 	pool, err := pgxpool.New(context.Background(), url)
 	if err != nil {
 		t.Fatal(err)
