@@ -7,9 +7,9 @@
 //
 // # Where to start
 //
-// A mall needs four names: [New] builds the endpoint, [CallbackFuncs] holds
-// a callback per event, [PaymentEvent], [RefundEvent] and
-// [AuthorizationEvent] are what they get, and [WithDeduper] shares
+// A mall needs a handful of names: [New] builds the endpoint,
+// [CallbackFuncs] holds a callback per event, [PaymentEvent], [RefundEvent]
+// and [AuthorizationEvent] are what they get, and [WithDeduper] shares
 // exactly-once across replicas (subpackages redisdedupe and pgdedupe).
 //
 //	h, err := bizcircle.New(apiV3Key, verifier, bizcircle.CallbackFuncs{

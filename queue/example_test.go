@@ -47,8 +47,10 @@ func Example() {
 		if !ok {
 			return errors.New("not in a queue worker")
 		}
+		// points_ledger's event_id is UNIQUE: a repeat of an event, even one
+		// processed before a switch of modes, adds nothing.
 		_, err := tx.Exec(ctx,
-			`INSERT INTO points_ledger (openid, event_id, points) VALUES ($1, $2, $3)`,
+			`INSERT INTO points_ledger (openid, event_id, points) VALUES ($1, $2, $3) ON CONFLICT (event_id) DO NOTHING`,
 			openID, eventID, points)
 		return err // an error rolls the row back; River retries the job
 	}

@@ -2,6 +2,9 @@
 // without it they skip locally, and fail under CI=true, where .ci/run always
 // starts one. [Main] then says in one line what was skipped and how to run
 // it, where a person running go test ./... sees it.
+//
+// The kit's own suites use it (its modules cannot share an internal
+// package); a mall's tests against PostgreSQL or Redis may too.
 package testenv
 
 import (
