@@ -131,5 +131,9 @@ func redisPrior(e *env) bizcircle.Deduper {
 			c.Del(ctx, iter.Val())
 		}
 	})
-	return redisdedupe.New(c, redisdedupe.WithPrefix(prefix))
+	d, err := redisdedupe.New(c, redisdedupe.WithPrefix(prefix))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return d
 }

@@ -27,7 +27,7 @@ func BenchmarkDo(b *testing.B) {
 		c := newClient(b)
 		var n counter
 		c.AddHook(&n)
-		d := redisdedupe.New(c, redisdedupe.WithPrefix(testPrefix(b, c)), redisdedupe.WithTTL(time.Minute))
+		d := newDeduper(b, c, redisdedupe.WithPrefix(testPrefix(b, c)), redisdedupe.WithTTL(time.Minute))
 		// Load the scripts, so that their first use is not measured.
 		_, _ = d.Do(context.Background(), "warm-up", func(context.Context) error { return nil })
 		bench(b, d, &n)

@@ -21,6 +21,10 @@ func ExampleNew() {
 	// In production: the APIv3 key and a wechatpay-go verifier for the
 	// WeChat Pay public key. Here the test kit plays WeChat Pay.
 	wechat := bizcircletest.NewPlatform()
+	dedupe, err := redisdedupe.New(rdb, redisdedupe.WithPrefix("mall:bizcircle:"))
+	if err != nil {
+		log.Fatal(err)
+	}
 	h, err := bizcircle.New(wechat.APIv3Key, wechat.Verifier(),
 		bizcircle.CallbackFuncs{
 			Payment: func(ctx context.Context, e *bizcircle.PaymentEvent) error {
@@ -28,7 +32,7 @@ func ExampleNew() {
 				return nil
 			},
 		},
-		bizcircle.WithDeduper(redisdedupe.New(rdb, redisdedupe.WithPrefix("mall:bizcircle:"))))
+		bizcircle.WithDeduper(dedupe))
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -232,7 +232,7 @@ func TestRedisFaultDuringCallback(t *testing.T) {
 			}
 			return nil
 		}},
-		bizcircle.WithDeduper(redisdedupe.New(c, redisdedupe.WithLease(lease))),
+		bizcircle.WithDeduper(newDeduper(t, c, redisdedupe.WithLease(lease))),
 		bizcircle.WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
 		t.Fatal(err)

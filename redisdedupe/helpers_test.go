@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-bizcircle/bizcircle/redisdedupe"
 	"github.com/go-bizcircle/bizcircle/testenv"
 	"github.com/redis/go-redis/v9"
 )
@@ -148,4 +149,14 @@ func eventually(t testing.TB, timeout time.Duration, what string, cond func() bo
 		}
 		time.Sleep(10 * time.Millisecond) // poll interval
 	}
+}
+
+// newDeduper is redisdedupe.New for tests: an error fails tb.
+func newDeduper(tb testing.TB, c redis.UniversalClient, opts ...redisdedupe.Option) *redisdedupe.Deduper {
+	tb.Helper()
+	d, err := redisdedupe.New(c, opts...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return d
 }

@@ -95,6 +95,15 @@ type Deduper struct {
 	// legacy is set once the server refuses SET NX GET (Redis < 7.0); the
 	// claim is then made by claimScript.
 	legacy atomic.Bool
+
+	err error // the first invalid option, New's error
+}
+
+// fail records the first invalid option for New.
+func (d *Deduper) fail(format string, args ...any) {
+	if d.err == nil {
+		d.err = fmt.Errorf("redisdedupe: "+format, args...)
+	}
 }
 
 // An Option configures a [Deduper].
@@ -110,24 +119,29 @@ func WithPrefix(prefix string) Option {
 // WithLease sets how long a claim outlives a holder that stopped renewing
 // it. A running callback renews it every third of the lease, so the lease
 // bounds how long a crashed holder delays the event, not how long a callback
-// may run. Values below a millisecond are ignored. Default: [DefaultLease]
-// (30 seconds).
+// may run. A value below a millisecond is an error from [New]. Default:
+// [DefaultLease] (30 seconds).
 func WithLease(lease time.Duration) Option {
 	return func(d *Deduper) {
-		if lease >= time.Millisecond {
-			d.lease = lease
+		if lease < time.Millisecond {
+			d.fail("WithLease: %v is under a millisecond", lease)
+			return
 		}
+		d.lease = lease
 	}
 }
 
 // WithTTL sets how long a completed key is remembered. Shorter than WeChat
-// Pay's retry window of 24h4m, a late retry runs the callback again. Values
-// below a millisecond are ignored. Default: [DefaultTTL] (25 hours).
+// Pay's retry window of 24h4m, a late retry runs the callback again. A value
+// below a millisecond is an error from [New]. Default: [DefaultTTL] (25
+// hours).
 func WithTTL(ttl time.Duration) Option {
 	return func(d *Deduper) {
-		if ttl >= time.Millisecond {
-			d.ttl = ttl
+		if ttl < time.Millisecond {
+			d.fail("WithTTL: %v is under a millisecond", ttl)
+			return
 		}
+		d.ttl = ttl
 	}
 }
 
@@ -138,24 +152,26 @@ func WithTTL(ttl time.Duration) Option {
 // the context is cancelled the margin before that, leaving the callback that
 // long to stop, for instance to abandon a write, before another delivery may
 // claim the event. Renewals are sent every third of the lease, so with the
-// default margin two renewals in a row must fail. A margin above half the
-// lease, which would leave renewals no time, is ignored, as is a negative
-// one. Default: a sixth of the lease (5 seconds with [DefaultLease]).
+// default margin two renewals in a row must fail. A negative margin, or one
+// above half the lease, which would leave renewals no time, is an error from
+// [New]. Default: a sixth of the lease (5 seconds with [DefaultLease]).
 func WithCancelMargin(margin time.Duration) Option {
 	return func(d *Deduper) {
-		if margin >= 0 {
-			d.margin = margin
+		if margin < 0 {
+			d.fail("WithCancelMargin: %v is negative", margin)
+			return
 		}
+		d.margin = margin
 	}
 }
 
 // New returns a Deduper on client with the key prefix [DefaultPrefix], a
 // lease of [DefaultLease] and a TTL of [DefaultTTL], changed by opts. It
-// makes no request to Redis. The Deduper does not close client. New panics
-// if client is nil.
-func New(client redis.UniversalClient, opts ...Option) *Deduper {
+// makes no request to Redis. The Deduper does not close client. A nil client
+// and invalid options are errors.
+func New(client redis.UniversalClient, opts ...Option) (*Deduper, error) {
 	if client == nil {
-		panic("redisdedupe: New with a nil client")
+		return nil, errors.New("redisdedupe: New with a nil client")
 	}
 	d := &Deduper{client: client, prefix: DefaultPrefix, lease: DefaultLease, ttl: DefaultTTL, margin: -1}
 	for _, opt := range opts {
@@ -163,10 +179,15 @@ func New(client redis.UniversalClient, opts ...Option) *Deduper {
 	}
 	// Resolved after all options: the margin's default and bound follow
 	// the lease.
-	if d.margin < 0 || d.margin > d.lease/2 {
+	switch {
+	case d.err != nil:
+		return nil, d.err
+	case d.margin < 0:
 		d.margin = d.lease / 6
+	case d.margin > d.lease/2:
+		return nil, fmt.Errorf("redisdedupe: WithCancelMargin: %v is above half the lease (%v): renewals would have no time", d.margin, d.lease)
 	}
-	return d
+	return d, nil
 }
 
 // Do implements [bizcircle.Deduper]: it runs fn unless key was already

@@ -3,6 +3,7 @@ package redisdedupe
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -117,15 +118,43 @@ func TestNewResolvesTheCancelMargin(t *testing.T) {
 		{"as set, before or after the lease", []Option{WithCancelMargin(2 * time.Second), WithLease(6 * time.Second)}, 2 * time.Second},
 		{"zero", []Option{WithCancelMargin(0)}, 0},
 		{"half the lease", []Option{WithLease(6 * time.Second), WithCancelMargin(3 * time.Second)}, 3 * time.Second},
-		{"above half the lease: ignored", []Option{WithLease(6 * time.Second), WithCancelMargin(4 * time.Second)}, time.Second},
-		{"negative: ignored", []Option{WithCancelMargin(-time.Second)}, DefaultLease / 6},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			// New makes no request, so no server is needed.
 			c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
 			defer c.Close()
-			if got := New(c, tc.opts...).margin; got != tc.want {
-				t.Errorf("margin %v, want %v", got, tc.want)
+			d, err := New(c, tc.opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.margin != tc.want {
+				t.Errorf("margin %v, want %v", d.margin, tc.want)
+			}
+		})
+	}
+}
+
+// Invalid options are New's errors, never silently ignored.
+func TestNewRefusesInvalidOptions(t *testing.T) {
+	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+	defer c.Close()
+	for _, tc := range []struct {
+		name    string
+		client  redis.UniversalClient
+		opts    []Option
+		wantErr string
+	}{
+		{"a nil client", nil, nil, "nil client"},
+		{"a lease under a millisecond", c, []Option{WithLease(time.Microsecond)}, "WithLease: 1µs is under a millisecond"},
+		{"a negative TTL", c, []Option{WithTTL(-time.Hour)}, "WithTTL: -1h0m0s is under a millisecond"},
+		{"a negative margin", c, []Option{WithCancelMargin(-time.Second)}, "WithCancelMargin: -1s is negative"},
+		{"a margin above half the lease", c, []Option{WithLease(6 * time.Second), WithCancelMargin(4 * time.Second)},
+			"WithCancelMargin: 4s is above half the lease (6s)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d, err := New(tc.client, tc.opts...)
+			if d != nil || err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("New = %v, %v; want no Deduper and an error containing %q", d, err, tc.wantErr)
 			}
 		})
 	}

@@ -56,7 +56,7 @@ func newServer(t *testing.T, wechat *bizcircletest.Platform, c redis.UniversalCl
 	t.Helper()
 	h, err := bizcircle.New(wechat.APIv3Key, wechat.Verifier(),
 		bizcircle.CallbackFuncs{Payment: payment},
-		bizcircle.WithDeduper(redisdedupe.New(c, redisdedupe.WithPrefix(prefix))),
+		bizcircle.WithDeduper(newDeduper(t, c, redisdedupe.WithPrefix(prefix))),
 		bizcircle.WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
 		t.Fatal(err)

@@ -64,7 +64,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			fmt.Fprintf(stderr, "bizcircle serve: redis %s: %v\n", *redisAddr, err)
 			return exitFailure
 		}
-		opts = append(opts, bizcircle.WithDeduper(redisdedupe.New(rdb)))
+		dedupe, err := redisdedupe.New(rdb)
+		if err != nil {
+			fmt.Fprintf(stderr, "bizcircle serve: %v\n", err)
+			return exitFailure
+		}
+		opts = append(opts, bizcircle.WithDeduper(dedupe))
 		dedupeName = "Redis deduper at " + *redisAddr
 	}
 

@@ -53,6 +53,10 @@ func TestSoakRedis(t *testing.T) {
 		// Each replica has its own client, as separate processes would.
 		client := redis.NewClient(&redis.Options{Addr: addr})
 		t.Cleanup(func() { client.Close() })
-		return redisdedupe.New(client, redisdedupe.WithPrefix(prefix))
+		d, err := redisdedupe.New(client, redisdedupe.WithPrefix(prefix))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
 	}, 2))
 }
