@@ -175,8 +175,9 @@ func (a *Admin) Failed(ctx context.Context) ([]Job, error) {
 // yet, whose callback has not enqueued a sync. A payment is listed once, by
 // its newest sync: a refused sync superseded by a corrected one is not
 // listed, and a payment with an acknowledged (completed) sync is not listed
-// at all. Completed syncs are kept only for the completed-job retention, so
-// this lists what is missing, not what was ever sent.
+// at all. Rows the worker refused as forged are not payments: [Admin.Failed]
+// lists them. Completed syncs are kept only for the completed-job retention,
+// so this lists what is missing, not what was ever sent.
 func (a *Admin) Unsynced(ctx context.Context) ([]Job, error) {
 	jobs, err := a.list(ctx, []string{KindNotification, KindSyncPoints},
 		rivertype.JobStateAvailable, rivertype.JobStateCancelled, rivertype.JobStateDiscarded,
@@ -189,7 +190,7 @@ func (a *Admin) Unsynced(ctx context.Context) ([]Job, error) {
 	var ids []string
 	newestSync := map[string]int64{} // transaction_id → its newest sync job's ID
 	for _, j := range jobs {
-		if j.Kind != KindSyncPoints && j.EventType != bizcircle.EventPayment {
+		if j.Kind != KindSyncPoints && j.EventType != bizcircle.EventPayment || forged(j) {
 			continue
 		}
 		candidates = append(candidates, j)
@@ -220,6 +221,13 @@ func (a *Admin) Unsynced(ctx context.Context) ([]Job, error) {
 		}
 	}
 	return unsynced, nil
+}
+
+// forged reports whether j is a notification row its worker refused as not
+// WeChat Pay's: a security event for Failed, not a payment to reconcile.
+func forged(j Job) bool {
+	return j.Kind == KindNotification && j.State == rivertype.JobStateCancelled &&
+		(strings.Contains(j.LastError, ErrUnverified.Error()) || strings.Contains(j.LastError, ErrKeyMismatch.Error()))
 }
 
 // acknowledged returns which of transactionIDs have a completed points

@@ -358,6 +358,15 @@ func TestForgedRows(t *testing.T) {
 			}
 		})
 	}
+	// Forged rows are security events for queue failed, not payments for
+	// queue reconcile.
+	failed, err := q.Admin().Failed(context.Background())
+	if err != nil || len(failed) != len(tests) {
+		t.Errorf("Failed = %d jobs, %v; want the %d forged rows", len(failed), err, len(tests))
+	}
+	if unsynced, err := q.Admin().Unsynced(context.Background()); err != nil || len(unsynced) != 0 {
+		t.Errorf("Unsynced = %v, %v; want none of the forged rows", unsynced, err)
+	}
 }
 
 // TestOnRegistration: handlers registered with bizcircle.On run in queue
