@@ -110,11 +110,11 @@ func newDispatcher(cb Callbacks, c config) (*Dispatcher, error) {
 		// An empty CallbackFuncs would acknowledge and drop every event.
 		return nil, errors.New("bizcircle: no handler: Callbacks handle nothing and no On or OnUnknown is registered")
 	}
-	switch {
+	switch name := c.memoryOnly(); {
 	case c.deduper == nil:
 		c.deduper = newMemoryDeduper(c.memory, c.now)
-	case len(c.memory.set) > 0:
-		return nil, fmt.Errorf("bizcircle: %s configures the default MemoryDeduper, and WithDeduper replaces it: configure that Deduper instead", c.memory.set[0])
+	case name != "":
+		return nil, fmt.Errorf("bizcircle: %s configures the default MemoryDeduper, and WithDeduper replaces it: configure that Deduper instead", name)
 	}
 	return &Dispatcher{
 		routes:          c.routes,

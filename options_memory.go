@@ -2,6 +2,7 @@ package bizcircle
 
 import (
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -11,11 +12,22 @@ type memoryConfig struct {
 	ttl     time.Duration
 	maxKeys int
 	wait    time.Duration
-	set     []string // the memory options given, by name, for errors
 }
 
-// memoryOptions are the options NewMemoryDeduper takes.
+// memoryOptions are the options NewMemoryDeduper takes; all but WithClock
+// configure only a MemoryDeduper.
 var memoryOptions = []string{"WithTTL", "WithMaxKeys", "WithInFlightWait", "WithClock"}
+
+// memoryOnly returns the first option given that configures only the
+// default MemoryDeduper, "" if none.
+func (c *config) memoryOnly() string {
+	for _, name := range c.given {
+		if name != "WithClock" && slices.Contains(memoryOptions, name) {
+			return name
+		}
+	}
+	return ""
+}
 
 // WithTTL sets how long a [MemoryDeduper] remembers a completed key. For
 // [New] and [NewHandler] it configures the default deduper, and is an error
@@ -24,7 +36,6 @@ var memoryOptions = []string{"WithTTL", "WithMaxKeys", "WithInFlightWait", "With
 // 24h4m of retries).
 func WithTTL(d time.Duration) Option {
 	return named("WithTTL", func(c *config) {
-		c.memory.set = append(c.memory.set, "WithTTL")
 		if d <= 0 {
 			c.failDispatch("WithTTL: ttl must be positive")
 			return
@@ -39,7 +50,6 @@ func WithTTL(d time.Duration) Option {
 // [DefaultMaxKeys].
 func WithMaxKeys(n int) Option {
 	return named("WithMaxKeys", func(c *config) {
-		c.memory.set = append(c.memory.set, "WithMaxKeys")
 		if n < 1 {
 			c.failDispatch(fmt.Sprintf("WithMaxKeys: %d keys: need at least 1", n))
 			return
@@ -56,7 +66,6 @@ func WithMaxKeys(n int) Option {
 // [DefaultInFlightWait] (3 seconds).
 func WithInFlightWait(d time.Duration) Option {
 	return named("WithInFlightWait", func(c *config) {
-		c.memory.set = append(c.memory.set, "WithInFlightWait")
 		if d < 0 {
 			c.failDispatch("WithInFlightWait: wait must not be negative")
 			return

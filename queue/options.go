@@ -89,11 +89,8 @@ type options struct {
 	river              []func(*river.Config)
 	syncHooks          []client.SyncHook
 
-	// notificationOption names the first option given that configures
-	// notifications, which NewOutbox cannot apply.
-	notificationOption string
-	given              []string // the options applied, by name
-	err                error    // the first invalid option
+	given []string // the options applied, by name
+	err   error    // the first invalid option
 }
 
 func newOptions(opts []Option) (options, error) {
@@ -118,12 +115,17 @@ func newOptions(opts []Option) (options, error) {
 	return o, o.err
 }
 
-// forNotifications records that the option name, which configures
-// notifications, was given.
-func (o *options) forNotifications(name string) {
-	if o.notificationOption == "" {
-		o.notificationOption = name
+// notificationOptions configure notifications, which NewOutbox refuses.
+var notificationOptions = []string{"WithBizcircle", "WithWorkers", "WithInsertTimeout", "WithGroupCommit", "WithPriorDeduper", "WithMeta"}
+
+// firstOf returns the first option given that is one of names, "" if none.
+func (o *options) firstOf(names ...string) string {
+	for _, g := range o.given {
+		if slices.Contains(names, g) {
+			return g
+		}
 	}
+	return ""
 }
 
 // named makes an Option that records its name, so that a constructor can
@@ -170,7 +172,6 @@ func WithSchema(schema string) Option {
 // too), and the MemoryDeduper's options. Default: none.
 func WithBizcircle(opts ...bizcircle.Option) Option {
 	return named("WithBizcircle", func(o *options) {
-		o.forNotifications("WithBizcircle")
 		for _, name := range bizcircle.OptionNames(opts...) {
 			if instead, ok := refusedBizcircle[name]; ok {
 				o.fail("WithBizcircle(bizcircle.%s(…)) cannot apply: %s", name, instead)
@@ -223,7 +224,6 @@ func WithLogger(l *slog.Logger) Option {
 // Default: [DefaultWorkers] (32).
 func WithWorkers(n int) Option {
 	return named("WithWorkers", func(o *options) {
-		o.forNotifications("WithWorkers")
 		if n < 1 {
 			o.fail("WithWorkers: need at least 1 worker")
 			return
@@ -318,7 +318,6 @@ func WithJobTimeout(d time.Duration) Option {
 // is an error from [New]. Default: [DefaultInsertTimeout] (2 seconds).
 func WithInsertTimeout(d time.Duration) Option {
 	return named("WithInsertTimeout", func(o *options) {
-		o.forNotifications("WithInsertTimeout")
 		if d <= 0 || d > 4*time.Second {
 			o.fail("WithInsertTimeout: want a timeout above 0 and at most 4s")
 			return
@@ -349,7 +348,6 @@ func WithStopTimeout(d time.Duration) Option {
 // [New]. Default: [DefaultMaxBatch] (128), [DefaultCommitters] (2).
 func WithGroupCommit(maxBatch, committers int) Option {
 	return named("WithGroupCommit", func(o *options) {
-		o.forNotifications("WithGroupCommit")
 		if maxBatch < 1 || committers < 1 {
 			o.fail("WithGroupCommit: maxBatch and committers must be at least 1")
 			return
@@ -399,7 +397,6 @@ func WithPointsClient(c *client.Client, workers int) Option {
 // [New]. Default: none.
 func WithPriorDeduper(d bizcircle.Deduper) Option {
 	return named("WithPriorDeduper", func(o *options) {
-		o.forNotifications("WithPriorDeduper")
 		if d == nil || isNilPointer(d) {
 			o.fail("WithPriorDeduper: nil Deduper")
 			return
@@ -422,7 +419,6 @@ func isNilPointer(v any) bool {
 // Meta. Default: the Request-ID, under "request_id", when there is one.
 func WithMeta(fn func(ctx context.Context, n *bizcircle.Notification) map[string]string) Option {
 	return named("WithMeta", func(o *options) {
-		o.forNotifications("WithMeta")
 		o.meta = fn
 	})
 }

@@ -60,8 +60,8 @@ func NewOutbox(pool *pgxpool.Pool, apiV3Key string, opts ...Option) (*Outbox, er
 	if err != nil {
 		return nil, err
 	}
-	if o.notificationOption != "" {
-		return nil, fmt.Errorf("queue: NewOutbox: %s cannot apply: an Outbox receives and works no notifications (New builds a Queue, which does)", o.notificationOption)
+	if name := o.firstOf(notificationOptions...); name != "" {
+		return nil, fmt.Errorf("queue: NewOutbox: %s cannot apply: an Outbox receives and works no notifications (New builds a Queue, which does)", name)
 	}
 	return newOutbox(pool, apiV3Key, o, nil)
 }
